@@ -1,0 +1,104 @@
+"""Adjudication results in the interchange shape: findings per line, a status per line and per claim."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from policyc.claims import ClaimError
+
+# A line's status is its strongest finding's; the action each status comes from.
+STATUS_OF_ACTION = {"deny": "denied", "cut back": "reduced", "review": "review"}
+STATUS_STRENGTH = {"denied": 3, "reduced": 2, "review": 1, "paid": 0}
+
+
+@attrs.frozen
+class Finding:
+    """One rule firing on one line."""
+
+    rule: str  # "<policy-id>/<rule-id>"
+    kind: str
+    action: str
+    group: str | None
+    carc: str | None
+    rarc: tuple[str, ...]
+    appealable: bool
+    message: str
+    source: str  # "policies/home-infusion.pol:14"
+    allowed_units: int | None = attrs.field(default=None, eq=False)
+
+    @property
+    def status(self) -> str:
+        return STATUS_OF_ACTION[self.action]
+
+    @property
+    def adjustment(self) -> str | None:
+        """`CO-107`, or None for a review."""
+        return f"{self.group}-{self.carc}" if self.group and self.carc else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "kind": self.kind,
+            "action": self.action,
+            "group": self.group,
+            "carc": self.carc,
+            "rarc": list(self.rarc),
+            "appealable": self.appealable,
+            "message": self.message,
+            "source": self.source,
+        }
+
+
+@attrs.frozen
+class LineResult:
+    line: int
+    code: str
+    units: int
+    allowed_units: int
+    status: str  # "denied", "reduced", "review" or "paid"
+    findings: tuple[Finding, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "code": self.code,
+            "units": self.units,
+            "allowed_units": self.allowed_units,
+            "status": self.status,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@attrs.frozen
+class ClaimResult:
+    """The result of one input claim: processed with its lines, or rejected with the reasons."""
+
+    claim_id: str | None
+    status: str  # "processed" or "rejected"
+    lines: tuple[LineResult, ...] = ()
+    errors: tuple[ClaimError, ...] = ()
+
+    def line(self, number: int) -> LineResult:
+        return next(line for line in self.lines if line.line == number)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "claim_id": self.claim_id,
+            "status": self.status,
+            "lines": [line.to_dict() for line in self.lines],
+            "errors": [{"field": e.field, "reason": e.reason} for e in self.errors],
+        }
+
+
+def line_result(line: int, code: str, units: int, findings: list[Finding]) -> LineResult:
+    """Combine a line's findings: the strongest decides the status, cut backs the allowed units."""
+    ordered = tuple(sorted(findings, key=lambda f: (-STATUS_STRENGTH[f.status], f.rule)))
+    status = ordered[0].status if ordered else "paid"
+    if status == "denied":
+        allowed = 0
+    else:
+        cuts = [f.allowed_units for f in ordered if f.allowed_units is not None]
+        allowed = min(cuts) if cuts else units
+    return LineResult(line, code, units, allowed, status, ordered)
