@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from policyc.results import ClaimResult
+from policyc.results import ClaimResult, Finding
 
 STATUS_STYLE = {"paid": "green", "denied": "bold red", "reduced": "yellow", "review": "cyan", "rejected": "bold magenta"}
 
@@ -38,30 +38,40 @@ class Summary:
 
 
 def print_table(results: Iterable[ClaimResult], summary: Summary, console: Console | None = None) -> None:
-    """One table row per finding (or per line without findings), rejected claims with their reasons."""
-    console = console or Console(soft_wrap=False)
-    table = Table(show_lines=False, header_style="bold")
-    for column in ("claim", "line", "code", "units", "allowed", "status", "adjustment", "rule", "message"):
-        table.add_column(column, overflow="fold")
+    """A small table per claim: one row per line, each finding's codes, rule and message in the last column."""
+    console = console or Console()
     for result in results:
+        title = Text.assemble(("claim ", "bold"), (result.claim_id or "(no claim_id)", "bold"), "  ")
+        title.append_text(_styled(result.status))
         if result.status == "rejected":
+            console.print(title)
             for error in result.errors:
-                table.add_row(
-                    result.claim_id or "?", "", "", "", "", _styled("rejected"), "", error.field or "(claim)",
-                    error.reason,
-                )
+                console.print(f"  {error.field or '(claim)'}: {error.reason}", highlight=False)
+            console.print()
             continue
+        table = Table(title=title, title_justify="left", header_style="bold", expand=False)
+        for column in ("line", "code", "units", "allowed", "status"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("findings", overflow="fold", min_width=30)
         for line in result.lines:
-            first = (result.claim_id or "?", str(line.line), line.code, str(line.units), str(line.allowed_units))
-            if not line.findings:
-                table.add_row(*first, _styled(line.status), "", "", "")
-            for index, finding in enumerate(line.findings):
-                cells = first if index == 0 else ("", "", "", "", "")
-                adjustment = " ".join(filter(None, [finding.adjustment, *finding.rarc]))
-                status = _styled(line.status) if index == 0 else Text("")
-                table.add_row(*cells, status, adjustment, finding.rule, finding.message)
-    console.print(table)
-    console.print(summary.line())
+            table.add_row(
+                str(line.line), line.code, str(line.units), str(line.allowed_units), _styled(line.status),
+                _findings_text(line.findings),
+            )
+        console.print(table)
+    console.print(summary.line(), highlight=False)
+
+
+def _findings_text(findings: Iterable[Finding]) -> Text:
+    text = Text()
+    for index, finding in enumerate(findings):
+        if index:
+            text.append("\n")
+        codes = " ".join(filter(None, [finding.adjustment, *finding.rarc]))
+        text.append(f"{codes} " if codes else "", style="bold")
+        text.append(finding.rule, style="dim")
+        text.append(f"\n{finding.message}")
+    return text
 
 
 def _styled(status: str) -> Text:

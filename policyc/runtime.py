@@ -114,8 +114,9 @@ class Rank:
             return max(0, count - self.ordinal + 1)
         return 1 if count >= self.ordinal else 0
 
-    def describe(self) -> str:
-        return "with " + ", ".join(sorted(self.modifiers)) if self.modifiers else "without them"
+    def describe(self, sequence_modifiers: frozenset[str]) -> str:
+        shown = self.modifiers or sequence_modifiers
+        return ("with " if self.modifiers else "without ") + ", ".join(sorted(shown))
 
 
 def code_set(codes: Iterable[str] = (), ranges: Iterable[tuple[str, str]] = ()) -> frozenset[str]:
@@ -146,7 +147,7 @@ def rank_verdicts(lines: Sequence[Line], ranks: Sequence[Rank], modifiers: froze
         elif len(members) > rank.admits(count):
             message = (
                 f"{count} concurrent {what} line{'s' if count != 1 else ''} on {members[0].date}: "
-                f"{len(members)} in rank {rank.label} ({rank.describe()}), which admits {rank.admits(count)}"
+                f"{len(members)} in rank {rank.label} ({rank.describe(modifiers)}), which admits {rank.admits(count)}"
             )
         else:
             continue
