@@ -377,7 +377,7 @@ def _date(value: object, path: str, errors: list[ClaimError]) -> datetime.date |
             return datetime.date.fromisoformat(value)
         except ValueError:
             pass
-    shown = _shown(value) if isinstance(value, str) else _kind(value)
+    shown = _shown(value) if isinstance(value, str) else _kind(value)  # `got 20260105` would hide the type
     errors.append(ClaimError(path, f"must be a date as yyyy-mm-dd, got {shown}"))
     return None
 
@@ -388,7 +388,7 @@ def _place_of_service(value: object, path: str, errors: list[ClaimError]) -> str
         return f"{value:02d}"
     if isinstance(value, str) and _PLACE_OF_SERVICE.fullmatch(value.strip()):
         return value.strip()
-    shown = _shown(value) if isinstance(value, (str, int, float, Decimal)) else _kind(value)
+    shown = _described(value)
     errors.append(ClaimError(path, f"must be a 2-digit place of service code like '11', got {shown}"))
     return None
 
@@ -401,7 +401,7 @@ def _charge(value: object, path: str, errors: list[ClaimError]) -> Decimal | Non
     negative = (amount is not None) or (
         text is not None and text[:1] == "-" and _amount(text[1:]) is not None
     )
-    shown = _shown(value) if isinstance(value, (str, int, float, Decimal)) else _kind(value)
+    shown = _described(value)
     reason = "must not be negative" if negative else "must be an amount like '180.00'"
     errors.append(ClaimError(path, f"{reason}, got {shown}"))
     return None
@@ -445,6 +445,13 @@ def _kind(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "array"
     return type(value).__name__
+
+
+def _described(value: object) -> str:
+    """A scalar as a message quotes it, anything else by its JSON type."""
+    if isinstance(value, (str, int, float, Decimal)) and not isinstance(value, bool):
+        return _shown(value)
+    return _kind(value)
 
 
 def _shown(value: str | float | Decimal) -> str:
