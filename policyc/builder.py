@@ -141,7 +141,7 @@ class NodeBuilder(Transformer[Token, n.Policy]):
         text = str(ordinal)
         open_ended = text.endswith("+")
         number = int(text.rstrip("+")[:-2])
-        return n.Rank(number, open_ended, mode == "with", modifiers, span=meta_span(meta))
+        return n.Rank(number, open_ended, mode == "with", modifiers, text, span=meta_span(meta))
 
     def rank_mode(self, meta: Meta, children: list[Token]) -> str:
         return str(children[0])

@@ -10,7 +10,7 @@ from policyc import refdata
 from policyc.codes import CODE_SHAPE_HELP, MODIFIER_SHAPE_HELP, code_shape, is_modifier, range_problem
 from policyc.diagnostics import DiagnosticSink
 from policyc.fields import FIELDS
-from policyc.lower import evaluate_set
+from policyc.lower import evaluate_set, ordinal_label
 from policyc.source import Span
 
 HEADER_FIELDS = ("payer", "source", "plans", "effective")
@@ -188,6 +188,11 @@ class Checker:
         seen: dict[frozenset[str], n.Rank] = {}
         for index, rank in enumerate(body.ranks, start=1):
             self.check_modifiers(rank.modifiers)
+            if rank.written and rank.written.rstrip("+") != ordinal_label(rank.ordinal):
+                self.sink.error(
+                    "POL216", rank.span, f"`{rank.written}` is not an ordinal",
+                    f"write `{ordinal_label(rank.ordinal)}{'+' if rank.open_ended else ''}`",
+                )
             if rank.ordinal != index:
                 self.sink.error(
                     "POL216", rank.span, f"rank {rank.ordinal} is out of order",
@@ -250,7 +255,13 @@ class Checker:
         elif isinstance(cond, n.HasModifier):
             self.check_modifiers(cond.modifiers)
         elif isinstance(cond, n.FieldInCodes):
-            if self.check_field(cond.field, cond.field_span, "code"):
+            field = FIELDS.get(cond.field)
+            if field is not None and field.kind != "code":
+                self.sink.error(
+                    "POL217", cond.codes.span, f"`{cond.field}` holds a {field.kind}, not a code",
+                    f"compare it with `=` or list the values in parentheses: `{cond.field} in (...)`",
+                )
+            elif self.check_field(cond.field, cond.field_span, "code"):
                 self.check_set_expr(cond.codes)
         elif isinstance(cond, n.FieldInValues):
             for value in cond.values:
@@ -290,10 +301,15 @@ class Checker:
         for claim in test.claims:
             for line in claim.lines:
                 self.check_code(line.code, line.span)
+                for modifier in line.modifiers:
+                    if not is_modifier(modifier):
+                        self.sink.error("POL208", line.span, f"`{modifier}` is not a modifier", MODIFIER_SHAPE_HELP)
                 if line.number in numbers:
                     self.sink.error("POL220", line.span, f"line {line.number} appears twice in the test", "")
                 numbers.add(line.number)
         for expectation in test.expectations:
+            if expectation.adjustment is not None:
+                self.check_adjustment(n.Deny(expectation.adjustment, (), False, span=expectation.span))
             if expectation.line not in numbers:
                 self.sink.error(
                     "POL220", expectation.span, f"the test has no line {expectation.line}",

@@ -200,10 +200,8 @@ class Generator:
             w.line(f"if total > {body.cap}:")
             w.indent()
             per = f"per {body.scope.extent}{body.scope.provider_phrase()}"
-            w.line(
-                f"message = f'{{total}} units of {body.codes.describe()} on {{lines[0].date}} "
-                f"exceed the limit of {body.cap} {per}'"
-            )
+            where = "on {lines[0].date}" if body.scope.extent == "day" else "on the claim"
+            w.line(f"message = f'{{total}} units of {body.codes.describe()} {where} exceed the limit of {body.cap} {per}'")
             if cutting:
                 w.line(f"verdicts.extend(rt.cut_back(lines, {body.cap}, message))")
             else:

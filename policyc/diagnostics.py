@@ -32,7 +32,9 @@ class Diagnostic:
         """`file:line:col: error[CODE]: message`, the source line with a caret, and a `help:` line."""
         pos = self.source.position(self.span.start)
         head = f"{self.source.name}:{pos.line}:{pos.column}: {self.severity.value}[{self.code}]: {self.message}"
-        text = self.source.line_text(pos.line) if self.source.text else ""
+        if not self.source.text:
+            return head + (f"\n  = help: {self.help}" if self.help else "")
+        text = self.source.line_text(pos.line)
         gutter = " " * len(str(pos.line))
         end = self.source.position(self.span.end)
         width = (end.column - pos.column) if end.line == pos.line else len(text) - pos.column + 1
@@ -54,7 +56,9 @@ class PolicyError(Exception):
         count = sum(1 for d in self.diagnostics if d.severity is Severity.ERROR)
         noun = "error" if count == 1 else "errors"
         parts = [d.render() for d in self.diagnostics]
-        parts.append(f"{count} {noun}: the policy was not compiled")
+        files = len({d.source.name for d in self.diagnostics})
+        where = "" if files == 1 else f" in {files} files"
+        parts.append(f"{count} {noun}{where}: nothing was compiled")
         return "\n\n".join(parts)
 
 

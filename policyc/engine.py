@@ -119,13 +119,16 @@ class Engine:
 def settle_addons(addon_rules: Sequence[tuple[CompiledRule, list[Line]]], claim: Claim, standing: set[int]) -> None:
     """Remove add-on lines without a standing primary until none is left: the largest consistent set stands.
 
+    Only denying add-on rules take lines away; an add-on rule that sends a line to review leaves it standing.
+
     Removal only ever takes support away, so the loop reaches the greatest fixed point whatever the rule
     order, and lines that support each other in a cycle stand together.
     """
+    denying = [(rule, bucket) for rule, bucket in addon_rules if rule.action.kind == "deny"]
     changed = True
     while changed:
         changed = False
-        for rule, bucket in addon_rules:
+        for rule, bucket in denying:
             for verdict in rule.evaluate(bucket, claim, standing):
                 if verdict.line in standing:
                     standing.discard(verdict.line)

@@ -116,6 +116,7 @@ class Rank:
     open_ended: bool
     with_modifiers: bool
     modifiers: tuple[ModifierRef, ...]
+    written: str = ""  # the ordinal as written (`2nd`, `3rd+`), so the checks can catch `2st`
     span: Span = _span()
 
 

@@ -143,7 +143,8 @@ def rank_verdicts(lines: Sequence[Line], ranks: Sequence[Rank], modifiers: froze
     for carried, members in classes.items():
         rank = by_modifiers.get(carried)
         if rank is None:
-            message = f"modifiers {', '.join(sorted(carried))} together fit no rank of {what}"
+            carried_text = ", ".join(sorted(carried)) if carried else f"none of {', '.join(sorted(modifiers))}"
+            message = f"a line with {carried_text} fits no rank of {what}"
         elif len(members) > rank.admits(count):
             message = (
                 f"{count} concurrent {what} line{'s' if count != 1 else ''} on {members[0].date}: "

@@ -1,0 +1,247 @@
+"""Results in the interchange shape: how a line's findings combine, and what the JSON of each level holds."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from policyc.claims import ClaimError
+from policyc.results import ClaimResult, Finding, LineResult, line_result
+
+RESULT_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "result.schema.json").read_text())
+
+FINDING_KEYS = {"rule", "kind", "action", "group", "carc", "rarc", "appealable", "message", "source"}
+
+# Per action: the kind of rule that produces it in practice and its adjustment codes.
+ACTION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "deny": {"kind": "addon", "group": "CO", "carc": "107", "rarc": ("N122",)},
+    "cut back": {"kind": "limit", "group": "CO", "carc": "151", "rarc": ("N362",)},
+    "review": {"kind": "when", "group": None, "carc": None, "rarc": ()},
+}
+
+
+def finding(action: str, rule: str = "p/r", allowed_units: int | None = None, **overrides: Any) -> Finding:
+    fields: dict[str, Any] = {
+        **ACTION_DEFAULTS[action],
+        "rule": rule,
+        "action": action,
+        "appealable": False,
+        "message": f"{rule} fired",
+        "source": "policies/x.pol:3",
+        "allowed_units": allowed_units,
+    }
+    fields.update(overrides)
+    return Finding(**fields)
+
+
+def validate(document: dict[str, Any]) -> None:
+    jsonschema.validate(document, RESULT_SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+# ------------------------------------------------------------------------------------- line_result
+
+
+def test_a_line_without_findings_is_paid_in_full() -> None:
+    result = line_result(3, "99601", 4, [])
+    assert result == LineResult(3, "99601", 4, 4, "paid", ())
+
+
+@pytest.mark.parametrize(
+    ("action", "allowed_units", "status", "allowed"),
+    [("deny", None, "denied", 0), ("cut back", 2, "reduced", 2), ("review", None, "review", 5)],
+)
+def test_one_finding_decides_the_status(action: str, allowed_units: int | None, status: str, allowed: int) -> None:
+    result = line_result(1, "99601", 5, [finding(action, allowed_units=allowed_units)])
+    assert (result.status, result.allowed_units) == (status, allowed)
+    assert result.units == 5
+
+
+STRENGTH = {"deny": 3, "cut back": 2, "review": 1}
+STATUS = {"deny": "denied", "cut back": "reduced", "review": "review"}
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        list(combo)
+        for size in (2, 3)
+        for combo in itertools.permutations(["deny", "cut back", "review"], size)
+    ],
+    ids=lambda actions: "+".join(actions),
+)
+def test_the_strongest_finding_wins_whatever_the_order(actions: list[str]) -> None:
+    findings = [finding(a, rule=f"p/{a.replace(' ', '-')}", allowed_units=3 if a == "cut back" else None) for a in actions]
+    strongest = max(actions, key=STRENGTH.__getitem__)
+    result = line_result(1, "99601", 5, findings)
+    assert result.status == STATUS[strongest]
+    expected_allowed = {"deny": 0, "cut back": 3, "review": 5}[strongest]
+    assert result.allowed_units == expected_allowed
+    # The strongest finding comes first; every finding is kept.
+    assert result.findings[0].action == strongest
+    assert sorted(f.action for f in result.findings) == sorted(actions)
+
+
+def test_a_denial_allows_zero_units_even_beside_a_cut_back() -> None:
+    result = line_result(1, "99601", 6, [finding("cut back", "p/cut", 4), finding("deny", "p/deny")])
+    assert result.status == "denied"
+    assert result.allowed_units == 0
+
+
+def test_several_cut_backs_allow_the_smallest_number_of_units() -> None:
+    cuts = [finding("cut back", "p/a", 4), finding("cut back", "p/b", 1), finding("cut back", "p/c", 3)]
+    result = line_result(2, "99602", 6, cuts)
+    assert result.status == "reduced"
+    assert result.allowed_units == 1
+
+
+def test_a_cut_back_to_zero_is_reduced_with_zero_units() -> None:
+    result = line_result(2, "99602", 6, [finding("cut back", "p/a", 0)])
+    assert (result.status, result.allowed_units) == ("reduced", 0)
+
+
+def test_a_review_beside_a_cut_back_keeps_the_cut_back_units() -> None:
+    result = line_result(2, "99602", 6, [finding("review", "p/a"), finding("cut back", "p/b", 2)])
+    assert (result.status, result.allowed_units) == ("reduced", 2)
+
+
+def test_findings_are_ordered_strongest_first_then_by_rule() -> None:
+    findings = [
+        finding("review", "p/z-review"),
+        finding("deny", "p/b-deny"),
+        finding("cut back", "p/a-cut", 1),
+        finding("deny", "p/a-deny"),
+    ]
+    result = line_result(1, "99601", 2, findings)
+    assert [f.rule for f in result.findings] == ["p/a-deny", "p/b-deny", "p/a-cut", "p/z-review"]
+
+
+def test_line_result_does_not_change_the_list_it_is_given() -> None:
+    findings = [finding("review", "p/z"), finding("deny", "p/a")]
+    before = list(findings)
+    line_result(1, "99601", 1, findings)
+    assert findings == before
+
+
+# ------------------------------------------------------------------------------------------ Finding
+
+
+def test_finding_status_and_adjustment() -> None:
+    denial = finding("deny", group="CO", carc="107")
+    assert denial.status == "denied"
+    assert denial.adjustment == "CO-107"
+    assert finding("cut back", allowed_units=1).status == "reduced"
+    review = finding("review")
+    assert review.status == "review"
+    assert review.adjustment is None
+
+
+def test_finding_to_dict_has_exactly_the_interchange_keys() -> None:
+    f = finding("cut back", "medicaid-mue/mue-99601", 2, rarc=("N362", "M15"), appealable=True)
+    data = f.to_dict()
+    assert set(data) == FINDING_KEYS
+    assert data == {
+        "rule": "medicaid-mue/mue-99601",
+        "kind": "limit",
+        "action": "cut back",
+        "group": "CO",
+        "carc": "151",
+        "rarc": ["N362", "M15"],
+        "appealable": True,
+        "message": "medicaid-mue/mue-99601 fired",
+        "source": "policies/x.pol:3",
+    }
+    assert isinstance(data["rarc"], list)
+    # The units left are carried by the line, not by the finding's JSON.
+    assert "allowed_units" not in data
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_review_finding_to_dict_has_null_codes() -> None:
+    data = finding("review").to_dict()
+    assert set(data) == FINDING_KEYS
+    assert data["group"] is None and data["carc"] is None and data["rarc"] == []
+
+
+# ------------------------------------------------------------------------------- LineResult, ClaimResult
+
+
+def test_line_result_to_dict() -> None:
+    line = line_result(2, "99602", 3, [finding("deny", "p/r")])
+    assert line.to_dict() == {
+        "line": 2,
+        "code": "99602",
+        "units": 3,
+        "allowed_units": 0,
+        "status": "denied",
+        "findings": [finding("deny", "p/r").to_dict()],
+    }
+
+
+def test_processed_claim_result_to_dict() -> None:
+    lines = (
+        line_result(1, "99601", 1, []),
+        line_result(2, "99602", 2, [finding("deny", "home-infusion/rn-add-on")]),
+        line_result(3, "99601", 6, [finding("cut back", "mue/cap", 4)]),
+        line_result(4, "S9500", 1, [finding("review")]),
+    )
+    result = ClaimResult("C-1", "processed", lines)
+    data = result.to_dict()
+    assert list(data) == ["claim_id", "status", "lines", "errors"]
+    assert data["claim_id"] == "C-1"
+    assert data["status"] == "processed"
+    assert data["errors"] == []
+    assert [(line["line"], line["status"], line["allowed_units"]) for line in data["lines"]] == [
+        (1, "paid", 1),
+        (2, "denied", 0),
+        (3, "reduced", 4),
+        (4, "review", 1),
+    ]
+    validate(data)
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_rejected_claim_result_to_dict() -> None:
+    errors = (ClaimError("lines[0].units", "must be a positive whole number, got 0"), ClaimError("", "whole record"))
+    data = ClaimResult(None, "rejected", (), errors).to_dict()
+    assert data == {
+        "claim_id": None,
+        "status": "rejected",
+        "lines": [],
+        "errors": [
+            {"field": "lines[0].units", "reason": "must be a positive whole number, got 0"},
+            {"field": "", "reason": "whole record"},
+        ],
+    }
+    validate(data)
+
+
+def test_the_schema_catches_a_broken_result() -> None:
+    """The schema checks used elsewhere can fail: a processed result without lines is not valid."""
+    with pytest.raises(jsonschema.ValidationError):
+        validate(ClaimResult("C-1", "processed").to_dict())
+    bad_finding = ClaimResult("C-1", "processed", (line_result(1, "99601", 1, [finding("deny", rule="no-slash")]),))
+    with pytest.raises(jsonschema.ValidationError):
+        validate(bad_finding.to_dict())
+
+
+def test_claim_result_line_finds_a_line_by_its_number() -> None:
+    result = ClaimResult("C-1", "processed", (line_result(7, "99601", 1, []), line_result(3, "99602", 1, [])))
+    assert result.line(3).code == "99602"
+    assert result.line(7).code == "99601"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ClaimResult.line() on a missing number leaks StopIteration (not KeyError/LookupError), "
+    "which silently ends an enclosing map()/generator",
+)
+def test_claim_result_line_on_a_missing_number_raises_lookup_error() -> None:
+    result = ClaimResult("C-1", "processed", (line_result(1, "99601", 1, []), line_result(2, "99602", 1, [])))
+    with pytest.raises(LookupError):
+        result.line(99)
+
