@@ -129,7 +129,7 @@ def _through_nonblank(lines: Numbered) -> list[tuple[int, bytes]]:
 def _whole(data: bytes, name: str) -> Iterator[ClaimRecord]:
     """The records of a file read whole: one document, or NDJSON whose first line is broken."""
     try:
-        value = decode_json(data.decode("utf-8"))
+        value = decode_json(data.rstrip(_JSON_SPACE).decode("utf-8"))
     except _DECODE_ERRORS as error:
         failure: Exception = error
     else:
@@ -173,7 +173,8 @@ def _ndjson(lines: Numbered, position: int) -> Iterator[ClaimRecord]:
 def _load_line(raw: bytes) -> object:
     """The JSON value on one line, or _Invalid saying why there is none."""
     try:
-        return decode_json(raw.decode("utf-8"))
+        # Without its newline, a line that breaks off is reported where it ends, not at col 1 of the next.
+        return decode_json(raw.rstrip(_JSON_SPACE).decode("utf-8"))
     except UnicodeDecodeError as error:
         return _Invalid(f"not UTF-8 (byte 0x{raw[error.start]:02x} at col {error.start + 1})")
     except json.JSONDecodeError as error:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -32,6 +34,8 @@ class PolicycGroup(click.Group):
             click.echo(error.render(), err=True)
             ctx.exit(EXIT_POLICY_ERROR)
         except BrokenPipeError:
+            # Python would complain again when it flushes stdout at exit; point stdout at nothing first.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(EXIT_OK)
         except Exception as error:  # noqa: BLE001 - the last line of defence for the user's terminal
             click.echo(f"policyc: internal error: {type(error).__name__}: {error}", err=True)
@@ -45,11 +49,19 @@ def main() -> None:
     """Compile payer billing policies (.pol files) and check claims against them."""
 
 
-def load_engine(paths: Sequence[str]) -> Engine:
+def policy_files(paths: Sequence[str]) -> list[Path]:
+    """The .pol files to compile; a path that does not exist or holds none is a usage error."""
+    missing = [path for path in paths if not Path(path).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or directory: {', '.join(missing)}")
     files = find_policy_files(paths)
     if not files:
         raise click.UsageError(f"no .pol files found under {', '.join(paths)}")
-    return Engine(compile_paths(files))
+    return files
+
+
+def load_engine(paths: Sequence[str]) -> Engine:
+    return Engine(compile_paths(policy_files(paths)))
 
 
 @main.command()
@@ -108,9 +120,7 @@ def write_json(results: Iterator[ClaimResult], out: TextIO, ndjson: bool) -> Non
 @click.option("--emit", type=click.Choice(["python"]), default=None, help="Print the generated Python.")
 def compile_command(paths: tuple[str, ...], emit: str | None) -> None:
     """Compile .pol files (or directories of them) and report every problem found."""
-    files = find_policy_files(paths)
-    if not files:
-        raise click.UsageError(f"no .pol files found under {', '.join(paths)}")
+    files = policy_files(paths)
     if emit == "python":
         for path in files:
             click.echo(to_python(read_source(path)), nl=False)

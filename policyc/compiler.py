@@ -85,13 +85,13 @@ def compile_text(text: str, name: str = "<policy>") -> CompiledPolicy:
 
 def find_policy_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """The `.pol` files named, and those below each directory named, in a stable order."""
-    found: list[Path] = []
+    found: dict[Path, Path] = {}
     for path in map(Path, paths):
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob(f"*{POLICY_SUFFIX}") if p.is_file()))
-        else:
-            found.append(path)
-    return found
+        listed = sorted(p for p in path.rglob(f"*{POLICY_SUFFIX}") if p.is_file()) if path.is_dir() else [path]
+        for file in listed:
+            # A file reached twice (named alone and through its folder) is one policy, not a duplicate.
+            found.setdefault(file.resolve(), file)
+    return list(found.values())
 
 
 def compile_paths(paths: Iterable[str | os.PathLike[str]]) -> list[CompiledPolicy]:

@@ -32,14 +32,22 @@ class Summary:
         lines = sum(self.lines.values())
         by_status = ", ".join(f"{self.lines[s]} {s}" for s in ("paid", "denied", "reduced", "review") if self.lines[s])
         rejected = f" ({self.claims['rejected']} rejected)" if self.claims["rejected"] else ""
-        return f"checked {claims} claim{'s' if claims != 1 else ''}{rejected}: {lines} lines" + (
+        return f"checked {claims} claim{'s' if claims != 1 else ''}{rejected}: {lines} line{'s' if lines != 1 else ''}" + (
             f", {by_status}" if by_status else ""
         )
 
 
+class PipeConsole(Console):
+    """A console that ends quietly when its reader goes away (`policyc check ... | head`)."""
+
+    def on_broken_pipe(self) -> None:
+        # Rich exits with status 1 here, which policyc keeps for policies that fail to compile.
+        raise BrokenPipeError
+
+
 def print_table(results: Iterable[ClaimResult], summary: Summary, console: Console | None = None) -> None:
     """A small table per claim: one row per line, each finding's codes, rule and message in the last column."""
-    console = console or Console()
+    console = console or PipeConsole()
     for result in results:
         title = Text.assemble(("claim ", "bold"), (result.claim_id or "(no claim_id)", "bold"), "  ")
         title.append_text(_styled(result.status))

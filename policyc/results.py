@@ -81,7 +81,11 @@ class ClaimResult:
     errors: tuple[ClaimError, ...] = ()
 
     def line(self, number: int) -> LineResult:
-        return next(line for line in self.lines if line.line == number)
+        """The result of the line numbered `number`; KeyError when the claim has no such line."""
+        for line in self.lines:
+            if line.line == number:
+                return line
+        raise KeyError(f"claim {self.claim_id} has no line {number}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

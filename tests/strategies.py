@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 
-from policyc.codes import expand_range
+from policyc.codes import code_shape, expand_range
 
 # ---------------------------------------------------------------- vocabulary
 
@@ -23,6 +23,8 @@ IN_PER_DIEM = ("A4221", "A4305", "A4306", "E0776", "E0779", "E0780", "E0781", "S
 OTHER_CODES = ("J3370", "36591")
 NURSING = ("99601", "99602")
 SEED_CODES: tuple[str, ...] = (*NURSING, *PER_DIEM_SAMPLES, *IN_PER_DIEM, *OTHER_CODES)
+# What generated policies name: the seed codes and one code of each CPT II/III and other HCPCS shape.
+POLICY_CODES: tuple[str, ...] = (*SEED_CODES, "0001F", "G0299")
 
 MODIFIERS = ("SH", "SJ", "59", "XU", "25", "GT")
 PLANS = ("medicaid", "commercial", "medicare")
@@ -61,6 +63,7 @@ codes: st.SearchStrategy[str] = st.one_of(
     st.sampled_from(SEED_CODES),
     st.sampled_from(SEED_CODES),
     st.sampled_from(PER_DIEM_SAMPLES),
+    st.sampled_from(POLICY_CODES),
     random_codes,
 )
 modifier_lists: st.SearchStrategy[list[str]] = st.lists(st.sampled_from(MODIFIERS), max_size=3, unique=True)
@@ -172,8 +175,9 @@ LINE_KEYS = ("line", "code", "modifiers", "units", "date", "date_to", "rendering
 def claim_shaped_junk(draw: st.DrawFn) -> dict[str, Any]:
     """A valid claim with a few fields replaced, removed or misspelt: may or may not stay valid."""
     claim = draw(claims(max_lines=4))
+    lines = list(claim["lines"])  # kept: a mutation may replace or remove the claim's `lines`
     for _ in range(draw(st.integers(1, 3))):
-        target = claim if draw(st.booleans()) else draw(st.sampled_from(claim["lines"]))
+        target = claim if draw(st.booleans()) else draw(st.sampled_from(lines))
         keys = CLAIM_KEYS if target is claim else LINE_KEYS
         key = draw(st.sampled_from(keys))
         how = draw(st.sampled_from(("replace", "remove", "misspell")))
@@ -222,7 +226,6 @@ class GeneratedPolicy:
 
     text: str
     kinds: tuple[str, ...]  # one rule kind per rule, in order
-    codes: tuple[str, ...]  # every code the policy names (ranges expanded), sorted
 
 
 @attrs.frozen
@@ -233,7 +236,6 @@ class _Sets:
     members: tuple[frozenset[str], ...] = ()
 
 
-POLICY_CODES: tuple[str, ...] = (*SEED_CODES, "0001F", "G0299")
 
 
 def _quoted(text: str) -> str:
@@ -262,7 +264,10 @@ def _set_items(draw: st.DrawFn, sets: _Sets, allow_refs: bool = True) -> tuple[s
             index = draw(st.integers(0, len(sets.names) - 1))
             parts.append(sets.names[index])
             members |= sets.members[index]
-    separators = [draw(st.sampled_from((", ", ", ", " or "))) for _ in parts[1:]]
+    # `or` joins alternatives only before a plain code (the grammar's ALT_OR); `,` joins anything.
+    separators = [
+        draw(st.sampled_from((", ", ", ", " or "))) if code_shape(part) is not None else ", " for part in parts[1:]
+    ]
     text = parts[0] + "".join(sep + part for sep, part in zip(separators, parts[1:]))
     return text, frozenset(members)
 
@@ -448,13 +453,11 @@ def policy_texts(draw: st.DrawFn, require: Sequence[str] = (), max_rules: int = 
 
     sets = _Sets()
     blocks: list[str] = []
-    codes_named: set[str] = set()
     for index in range(draw(st.integers(0, 3))):
         name = f"set{index + 1}" if draw(st.booleans()) else f"group_{index + 1}"
         text, members = draw(_code_set_def(sets, name))
         blocks.append(text)
         sets = _Sets((*sets.names, name), (*sets.members, members))
-        codes_named |= members
 
     kinds = list(require) + draw(st.lists(st.sampled_from(RULE_KINDS), min_size=0 if require else 1, max_size=max_rules))
     kinds = kinds[: max(max_rules, len(require))]
@@ -463,4 +466,4 @@ def policy_texts(draw: st.DrawFn, require: Sequence[str] = (), max_rules: int = 
         rule_id = draw(st.sampled_from((f"r{index}", f"rule-{index}", f"edit_{index}")))
         blocks.append(draw(_rule(sets, rule_id, kind)))
     text = "\n".join(header) + "\n\n" + "\n\n".join(blocks) + "\n"
-    return GeneratedPolicy(text, tuple(kinds), tuple(sorted(codes_named)))
+    return GeneratedPolicy(text, tuple(kinds))

@@ -135,7 +135,9 @@ def test_strings_are_stripped_and_codes_upper_cased() -> None:
             **base_claim(),
             "claim_id": "  C-9 ",
             "plan": " ACME-PPO ",
-            "lines": [{"line": 1, "code": " s9325 ", "modifiers": ["sh", " 59 "], "units": 1, "date": "2026-01-05"}],
+            "lines": [
+                {"line": 1, "code": " s9325 ", "modifiers": ["sh", " 59 "], "units": 1, "date": "2026-01-05"}
+            ],
         }
     )
     assert (claim.claim_id, claim.plan) == ("C-9", "acme-ppo")
@@ -144,7 +146,13 @@ def test_strings_are_stripped_and_codes_upper_cased() -> None:
 
 def test_optional_fields_may_be_null_or_blank() -> None:
     claim = accepted(
-        {**base_claim(), "member_sex": None, "place_of_service": "", "diagnoses": None, "rendering_provider": " "}
+        {
+            **base_claim(),
+            "member_sex": None,
+            "place_of_service": "",
+            "diagnoses": None,
+            "rendering_provider": " ",
+        }
     )
     assert claim.member_sex is None and claim.place_of_service is None and claim.rendering_provider is None
     line = accepted(with_line(modifiers=None, charge="", date_to="", ndc=None)).lines[0]
@@ -193,7 +201,9 @@ def test_line_by_number_raises_for_a_missing_line() -> None:
     ("record", "kind"), [([], "array"), ("C-1", "string"), (5, "number"), (None, "null"), (True, "boolean")]
 )
 def test_a_record_that_is_no_object(record: object, kind: str) -> None:
-    assert parse_claim(record) == Rejection(None, (ClaimError("", f"a claim must be a JSON object, got {kind}"),))
+    assert parse_claim(record) == Rejection(
+        None, (ClaimError("", f"a claim must be a JSON object, got {kind}"),)
+    )
 
 
 @pytest.mark.parametrize("field", ["claim_id", "plan", "member_id", "billing_provider", "lines"])
@@ -599,7 +609,9 @@ json_values = st.recursive(
     | st.decimals()
     | st.text(max_size=12)
     | st.sampled_from(["", " ", "99601", "s9325", "59", "2026-01-05", "12", "180.00", "F"]),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=20,
 )
 
@@ -649,7 +661,8 @@ def spaced(text: str) -> st.SearchStrategy[str]:
 def valid_values() -> dict[str, st.SearchStrategy[object]]:
     return {
         "code": st.sampled_from(["99601", "s9325", "0001F", "0075t"]).flatmap(spaced),
-        "modifiers": st.lists(st.sampled_from(["59", "sh", "XU", "25"]).flatmap(spaced), max_size=4) | st.none(),
+        "modifiers": st.lists(st.sampled_from(["59", "sh", "XU", "25"]).flatmap(spaced), max_size=4)
+        | st.none(),
         "units": st.integers(min_value=1),
         "date": st.dates().map(lambda d: d.isoformat()),
         "charge": st.none()

@@ -235,11 +235,6 @@ def test_claim_result_line_finds_a_line_by_its_number() -> None:
     assert result.line(7).code == "99601"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ClaimResult.line() on a missing number leaks StopIteration (not KeyError/LookupError), "
-    "which silently ends an enclosing map()/generator",
-)
 def test_claim_result_line_on_a_missing_number_raises_lookup_error() -> None:
     result = ClaimResult("C-1", "processed", (line_result(1, "99601", 1, []), line_result(2, "99602", 1, [])))
     with pytest.raises(LookupError):

@@ -1,0 +1,555 @@
+"""Properties of the engine, the compiler and the CLI, checked on the seed policies and on generated ones."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import policyc
+from policyc import ir
+from policyc.cli import main
+from policyc.compiler import read_source, to_ir
+from policyc.results import STATUS_STRENGTH, ClaimResult, LineResult
+from policyc.source import SourceFile
+import strategies as gen
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_POLICY_FILES = sorted((REPO / "policies").rglob("*.pol"))
+GENERATED_NAME = "gen.pol"
+
+
+# ---------------------------------------------------------------- helpers
+
+@functools.lru_cache(maxsize=256)
+def compile_generated(text: str) -> policyc.Engine:
+    """An engine for one generated policy text (cached: Hypothesis replays texts while shrinking)."""
+    return policyc.Engine([policyc.compile_text(text, GENERATED_NAME)])
+
+
+@functools.lru_cache(maxsize=256)
+def generated_rules(text: str) -> dict[str, ir.RuleIR]:
+    """The IR of a generated policy's rules, by finding name (`<policy-id>/<rule-id>`)."""
+    policy = to_ir(SourceFile(GENERATED_NAME, text))
+    return {f"{policy.id}/{rule.id}": rule for rule in policy.rules}
+
+
+@functools.cache
+def seed_rules() -> dict[str, ir.RuleIR]:
+    rules: dict[str, ir.RuleIR] = {}
+    for path in SEED_POLICY_FILES:
+        policy = to_ir(read_source(path))
+        rules.update({f"{policy.id}/{rule.id}": rule for rule in policy.rules})
+    return rules
+
+
+def by_line(result: ClaimResult) -> dict[int, LineResult]:
+    assert result.status == "processed", result.to_dict()
+    return {line.line: line for line in result.lines}
+
+
+def verdict_of(line: LineResult) -> tuple[str, int, frozenset[tuple[str, str | None]]]:
+    return line.status, line.allowed_units, frozenset((f.rule, f.carc) for f in line.findings)
+
+
+def findings_of_kind(line: LineResult, kind: str) -> frozenset[str]:
+    return frozenset(f.rule for f in line.findings if f.kind == kind)
+
+
+def aggregate_limits(rules: Mapping[str, ir.RuleIR]) -> dict[str, ir.RuleIR]:
+    """The limit rules that sum units over a day or a claim (not per-line caps)."""
+    return {
+        name: rule for name, rule in rules.items()
+        if isinstance(rule.body, ir.LimitIR) and rule.body.scope.extent != "line"
+    }
+
+
+def cap_verdicts(
+    claim: Mapping[str, Any], result: ClaimResult, limits: Mapping[str, ir.RuleIR]
+) -> set[tuple[str, str | None, str | None]]:
+    """Where each aggregate cap fired: (rule, date, code) for a deny or review, coarser for a cut back.
+
+    A denying cap fires on every line of its scope, so the verdict per date and code is exact. A cut back
+    trims the highest-numbered lines of the scope, so which code or day it lands on may move when line
+    numbers change; only whether it fired in the day (per-day) or on the claim (per-claim) is kept.
+    """
+    dates = {line["line"]: line["date"] for line in claim["lines"]}
+    fired = set()
+    for line in result.lines:
+        for finding in line.findings:
+            rule = limits.get(finding.rule)
+            if rule is None:
+                continue
+            assert isinstance(rule.body, ir.LimitIR)
+            day = dates[line.line] if rule.body.scope.extent == "day" else None
+            code = line.code if rule.action.kind != "cut back" else None
+            fired.add((finding.rule, day, code))
+    return fired
+
+
+def with_lines(claim: Mapping[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    changed = copy.deepcopy(dict(claim))
+    changed["lines"] = lines
+    return changed
+
+
+# A generated policy with claims aimed at it. The policy and the claims draw codes from the same pool.
+generated_cases = st.tuples(gen.policy_texts(), gen.claims())
+
+
+# ---------------------------------------------------------------- 1. line order
+
+def assert_order_free(engine: policyc.Engine, claim: dict[str, Any], order: list[int]) -> None:
+    shuffled = with_lines(claim, [claim["lines"][i] for i in order])
+    before, after = by_line(engine.check(claim)), by_line(engine.check(shuffled))
+    assert before.keys() == after.keys()
+    for number, line in before.items():
+        assert verdict_of(line) == verdict_of(after[number]), number
+        # Stronger: the whole line result, messages included, is the same.
+        assert line.to_dict() == after[number].to_dict(), number
+
+
+@given(data=st.data(), claim=gen.claims(min_lines=2))
+def test_line_order_never_changes_a_result_seed(seed_engine: policyc.Engine, claim: dict[str, Any], data: st.DataObject) -> None:
+    """Shuffling a claim's lines (keeping their numbers) leaves every line's status, allowed units and findings."""
+    order = data.draw(st.permutations(range(len(claim["lines"]))))
+    assert_order_free(seed_engine, claim, order)
+
+
+@given(case=generated_cases, data=st.data())
+def test_line_order_never_changes_a_result_generated(case: tuple[gen.GeneratedPolicy, dict[str, Any]], data: st.DataObject) -> None:
+    """Shuffling a claim's lines (keeping their numbers) leaves every line's result, under any policy."""
+    policy, claim = case
+    order = data.draw(st.permutations(range(len(claim["lines"]))))
+    assert_order_free(compile_generated(policy.text), claim, order)
+
+
+# ---------------------------------------------------------------- 2. splitting units
+
+@st.composite
+def split_claims(draw: st.DrawFn, claim_strategy: st.SearchStrategy[dict[str, Any]] = gen.claims()) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A claim and the same claim with one line of n >= 2 units split into lines whose units add up to n."""
+    claim = draw(claim_strategy)
+    splittable = [i for i, line in enumerate(claim["lines"]) if line["units"] >= 2]
+    if not splittable:
+        index = draw(st.integers(0, len(claim["lines"]) - 1))
+        claim["lines"][index]["units"] = draw(st.integers(2, 8))
+        splittable = [index]
+    index = draw(st.sampled_from(splittable))
+    original = claim["lines"][index]
+    parts = draw(st.integers(2, original["units"]))
+    cuts = sorted(draw(st.lists(st.integers(1, original["units"] - 1), min_size=parts - 1, max_size=parts - 1, unique=True)))
+    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, original["units"]])]
+    used = {line["line"] for line in claim["lines"]}
+    keep_number = draw(st.booleans())
+    fresh = draw(
+        st.lists(
+            st.integers(1, 120).filter(lambda n: n not in used),
+            min_size=len(sizes) - keep_number, max_size=len(sizes) - keep_number, unique=True,
+        )
+    )
+    numbers = ([original["line"]] if keep_number else []) + fresh
+    pieces = [{**copy.deepcopy(original), "line": number, "units": size} for number, size in zip(numbers, sizes)]
+    lines = claim["lines"][:index] + pieces + claim["lines"][index + 1 :]
+    return claim, with_lines(claim, lines)
+
+
+def assert_split_keeps_caps(engine: policyc.Engine, rules: Mapping[str, ir.RuleIR], pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    claim, split = pair
+    limits = aggregate_limits(rules)
+    before = cap_verdicts(claim, engine.check(claim), limits)
+    after = cap_verdicts(split, engine.check(split), limits)
+    assert before == after
+
+
+@given(pair=split_claims())
+def test_splitting_units_never_changes_a_day_cap_seed(seed_engine: policyc.Engine, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Splitting a line of n units into lines (same code, modifiers, date) adding up to n keeps every per-day cap's verdict."""
+    assert_split_keeps_caps(seed_engine, seed_rules(), pair)
+
+
+@given(policy=gen.policy_texts(require=("limit",)), pair=split_claims())
+def test_splitting_units_never_changes_a_cap_generated(policy: gen.GeneratedPolicy, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Splitting a line's units never changes whether a per-day or per-claim cap fired (per date and code for a denial)."""
+    assert_split_keeps_caps(compile_generated(policy.text), generated_rules(policy.text), pair)
+
+
+# ---------------------------------------------------------------- 3. adding units
+
+@st.composite
+def bumped_claims(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A claim and the same claim with one line's units increased."""
+    claim = draw(gen.claims())
+    index = draw(st.integers(0, len(claim["lines"]) - 1))
+    lines = copy.deepcopy(claim["lines"])
+    lines[index]["units"] += draw(st.integers(1, 8))
+    return claim, with_lines(claim, lines)
+
+
+def assert_more_units_keep_limits(engine: policyc.Engine, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    claim, bumped = pair
+    before, after = by_line(engine.check(claim)), by_line(engine.check(bumped))
+    for number, line in before.items():
+        lost = findings_of_kind(line, "limit") - findings_of_kind(after[number], "limit")
+        assert not lost, f"line {number} lost {sorted(lost)}"
+
+
+@given(pair=bumped_claims())
+def test_adding_units_never_pays_a_denied_cap_seed(seed_engine: policyc.Engine, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Increasing one line's units never makes a limit finding disappear from any line."""
+    assert_more_units_keep_limits(seed_engine, pair)
+
+
+@given(policy=gen.policy_texts(require=("limit",)), pair=bumped_claims())
+def test_adding_units_never_pays_a_denied_cap_generated(policy: gen.GeneratedPolicy, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Increasing one line's units never makes a limit finding (deny, cut back or review) disappear from any line."""
+    assert_more_units_keep_limits(compile_generated(policy.text), pair)
+
+
+# ---------------------------------------------------------------- 4. adding a payable primary
+
+def non_addon_findings(line: LineResult) -> frozenset[tuple[str, str, int | None]]:
+    return frozenset((f.rule, f.action, f.allowed_units) for f in line.findings if f.kind != "addon")
+
+
+@given(claim=gen.claims(max_lines=6), data=st.data())
+def test_adding_a_payable_primary_never_denies_an_addon_seed(
+    seed_engine: policyc.Engine, claim: dict[str, Any], data: st.DataObject
+) -> None:
+    """Adding 99601 x1 (no modifiers) on the date of a 99602 line, when the new 99601 line is itself paid,
+    never gives any line (in particular a 99602 line without one) an add-on finding.
+
+    "Payable" is what makes this true: a 99601 that pushes the Medicaid 99601 MUE over its cap denies
+    every 99601 of the day, itself included, and the cascade then rightly denies the 99602.
+    """
+    day = data.draw(st.sampled_from(gen.claim_dates(claim)))
+    addon_number, primary_number = gen.free_numbers(claim, 2)
+    claim["lines"].append(
+        {"line": addon_number, "code": "99602", "modifiers": data.draw(gen.modifier_lists),
+         "units": data.draw(gen.units), "date": day}
+    )
+    added = with_lines(claim, [*claim["lines"], {"line": primary_number, "code": "99601", "modifiers": [], "units": 1, "date": day}])
+    before, after = by_line(seed_engine.check(claim)), by_line(seed_engine.check(added))
+    assume(after[primary_number].status == "paid")
+    for number, line in before.items():
+        # Under the seed policies a paid 99601 on its own changes no other rule's verdict on the old lines.
+        assert non_addon_findings(line) == non_addon_findings(after[number]), number
+        gained = findings_of_kind(after[number], "addon") - findings_of_kind(line, "addon")
+        assert not gained, f"line {number} ({line.code}) gained {sorted(gained)}"
+    assert not findings_of_kind(after[addon_number], "addon")
+
+
+@given(policy=gen.policy_texts(require=("addon",)), claim=gen.claims(max_lines=6), data=st.data())
+def test_adding_a_payable_primary_never_denies_an_addon_generated(
+    policy: gen.GeneratedPolicy, claim: dict[str, Any], data: st.DataObject
+) -> None:
+    """Adding a line of an add-on rule's primary (x1, no modifiers, same date and rendering provider as an
+    add-on line) never gives an old line an add-on finding, when the new line stands (is not denied nor
+    cut to nothing) and changes no other rule's finding on the old lines.
+
+    The second condition is part of "payable" for arbitrary policies: a new primary can legitimately
+    deny an old line through a bundle, pair, sequence or cap, and that old line may be another add-on's
+    only primary. Without such side effects, the lines that stand can only grow, so add-on findings can
+    only shrink.
+    """
+    engine = compile_generated(policy.text)
+    addon_rules = [r for r in generated_rules(policy.text).values() if isinstance(r.body, ir.AddonIR)]
+    rule = data.draw(st.sampled_from(addon_rules))
+    assert isinstance(rule.body, ir.AddonIR)
+    addon_code = data.draw(st.sampled_from(sorted(rule.body.addons.members)))
+    primary_code = data.draw(st.sampled_from(sorted(rule.body.primaries.members)))
+    day = data.draw(st.sampled_from(gen.claim_dates(claim)))
+    addon_number, primary_number = gen.free_numbers(claim, 2)
+    addon_line: dict[str, Any] = {"line": addon_number, "code": addon_code, "modifiers": data.draw(gen.modifier_lists),
+                                  "units": data.draw(gen.units), "date": day}
+    primary_line: dict[str, Any] = {"line": primary_number, "code": primary_code, "modifiers": [], "units": 1, "date": day}
+    if data.draw(st.booleans()):
+        addon_line["rendering_provider"] = primary_line["rendering_provider"] = data.draw(st.sampled_from(gen.RENDERING))
+    claim["lines"].append(addon_line)
+    added = with_lines(claim, [*claim["lines"], primary_line])
+    before, after = by_line(engine.check(claim)), by_line(engine.check(added))
+    new = after[primary_number]
+    assume(new.status != "denied" and new.allowed_units > 0)
+    assume(all(non_addon_findings(line) == non_addon_findings(after[n]) for n, line in before.items()))
+    for number, line in before.items():
+        gained = findings_of_kind(after[number], "addon") - findings_of_kind(line, "addon")
+        assert not gained, f"line {number} ({line.code}) gained {sorted(gained)}"
+
+
+# ---------------------------------------------------------------- 5. one result per claim
+
+tagged_records = st.lists(
+    st.one_of(
+        gen.claims(max_lines=4).map(lambda c: (True, c)),
+        gen.invalid_claims().map(lambda c: (False, c)),
+    ),
+    max_size=8,
+)
+
+
+def assert_one_result_each(engine: policyc.Engine, records: list[tuple[bool, object]]) -> None:
+    inputs = []
+    for position, (valid, record) in enumerate(records):
+        if valid:
+            assert isinstance(record, dict)
+            record = {**record, "claim_id": f"claim-{position}"}
+        inputs.append((valid, record))
+    results = list(engine.check_many(record for _, record in inputs))
+    assert len(results) == len(inputs)
+    for (valid, record), result in zip(inputs, results):
+        if valid:
+            assert isinstance(record, dict)
+            assert result.status == "processed", result.to_dict()
+            assert result.claim_id == record["claim_id"]
+            assert [line.line for line in result.lines] == [line["line"] for line in record["lines"]]
+        else:
+            assert result.status == "rejected", (record, result.to_dict())
+            assert result.errors, "a rejection says why"
+            assert not result.lines
+        assert result == engine.check(record)  # type: ignore[arg-type]
+    json.dumps([result.to_dict() for result in results])
+
+
+@given(records=tagged_records)
+def test_every_claim_yields_one_result_in_order_seed(seed_engine: policyc.Engine, records: list[tuple[bool, object]]) -> None:
+    """check_many yields exactly one result per input, in input order: valid claims processed, junk rejected."""
+    assert_one_result_each(seed_engine, records)
+
+
+@given(policy=gen.policy_texts(), records=tagged_records)
+def test_every_claim_yields_one_result_in_order_generated(policy: gen.GeneratedPolicy, records: list[tuple[bool, object]]) -> None:
+    """check_many yields exactly one result per input, in input order, under any policy."""
+    assert_one_result_each(compile_generated(policy.text), records)
+
+
+# ---------------------------------------------------------------- 6. status is the strongest finding
+
+def assert_status_is_strongest(result: ClaimResult) -> None:
+    for line in result.lines:
+        strengths = [STATUS_STRENGTH[f.status] for f in line.findings]
+        expected = max(strengths, default=0)
+        assert STATUS_STRENGTH[line.status] == expected, line.to_dict()
+        assert 0 <= line.allowed_units <= line.units, line.to_dict()
+        if line.status == "denied":
+            assert line.allowed_units == 0
+        elif line.status == "paid":
+            assert line.allowed_units == line.units and not line.findings
+        elif line.status == "reduced":
+            assert line.allowed_units < line.units
+        else:
+            assert line.allowed_units == line.units
+        for finding in line.findings:
+            assert finding.rule and finding.source and finding.message
+            if finding.action != "review":
+                assert finding.group and finding.carc
+
+
+@given(claim=gen.claims())
+def test_status_is_the_strongest_finding_seed(seed_engine: policyc.Engine, claim: dict[str, Any]) -> None:
+    """A line is denied if any finding denies, else reduced, else review, else paid; denied allows 0 units, paid all."""
+    assert_status_is_strongest(seed_engine.check(claim))
+
+
+@given(case=generated_cases)
+def test_status_is_the_strongest_finding_generated(case: tuple[gen.GeneratedPolicy, dict[str, Any]]) -> None:
+    """A line's status is its strongest finding's under any policy; allowed units 0 when denied, all when paid."""
+    policy, claim = case
+    assert_status_is_strongest(compile_generated(policy.text).check(claim))
+
+
+# ---------------------------------------------------------------- 7. the engine never raises
+
+anything = st.one_of(gen.json_values, gen.claim_shaped_junk())
+
+
+def assert_checks_quietly(engine: policyc.Engine, value: object) -> None:
+    result = engine.check(value)  # type: ignore[arg-type]
+    assert result.status in ("processed", "rejected")
+    if result.status == "rejected":
+        assert result.errors and not result.lines
+    else:
+        assert isinstance(value, dict)
+        assert len(result.lines) == len(value["lines"])
+    json.dumps(result.to_dict())
+
+
+@given(value=anything)
+def test_the_engine_never_raises_seed(seed_engine: policyc.Engine, value: object) -> None:
+    """engine.check on any JSON value (or claim with fields replaced by any JSON) returns processed or rejected."""
+    assert_checks_quietly(seed_engine, value)
+
+
+@given(policy=gen.policy_texts(), value=anything)
+def test_the_engine_never_raises_generated(policy: gen.GeneratedPolicy, value: object) -> None:
+    """engine.check on any JSON value returns processed or rejected under any policy."""
+    assert_checks_quietly(compile_generated(policy.text), value)
+
+
+# ---------------------------------------------------------------- 8. the CLI never prints a traceback
+
+@pytest.fixture(scope="module")
+def cli_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+def run_on_file(directory: Path, suffix: str, content: str | bytes, args: list[str]) -> Any:
+    """Write `content` to a new file in `directory` and run `policyc <args> <file>`."""
+    fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content if isinstance(content, bytes) else content.encode("utf-8"))
+        return CliRunner().invoke(main, [*args, name])
+    finally:
+        os.unlink(name)
+
+
+def assert_no_traceback(result: Any, codes: Iterable[int]) -> None:
+    output = result.output + (result.stderr or "")
+    assert result.exception is None or isinstance(result.exception, SystemExit), output
+    assert result.exit_code in codes, output
+    assert "Traceback" not in output, output
+
+
+def _ndjson(values: list[object]) -> str:
+    return "\n".join(json.dumps(v) for v in values)
+
+
+json_texts = st.one_of(
+    gen.json_values.map(json.dumps),
+    st.lists(st.one_of(gen.claims(max_lines=3), gen.claim_shaped_junk(), gen.json_values), max_size=4).map(json.dumps),
+    st.lists(st.one_of(gen.claims(max_lines=3), gen.claim_shaped_junk(), gen.json_values), max_size=4).map(_ndjson),
+    # A JSON document cut short, or with junk between records.
+    st.tuples(st.lists(gen.claims(max_lines=2), min_size=1, max_size=3).map(json.dumps), st.floats(0, 1)).map(
+        lambda t: t[0][: int(len(t[0]) * t[1])]
+    ),
+    st.tuples(st.lists(gen.claims(max_lines=2), min_size=1, max_size=3), st.text(max_size=10)).map(
+        lambda t: ("\n" + t[1] + "\n").join(json.dumps(c) for c in t[0])
+    ),
+)
+claims_file_contents = st.one_of(
+    st.text(),
+    st.binary().map(lambda b: b.decode("utf-8", errors="replace")),
+    json_texts,
+)
+
+
+@given(content=claims_file_contents)
+def test_cli_check_never_prints_a_traceback(cli_dir: Path, content: str) -> None:
+    """`policyc check --policy policies FILE` on any file text exits 0 or 2 and prints no traceback."""
+    assert_no_traceback(run_on_file(cli_dir, ".json", content, ["check", "--policy", "policies"]), {0, 2})
+
+
+@given(content=st.binary())
+def test_cli_check_never_prints_a_traceback_on_bytes(cli_dir: Path, content: bytes) -> None:
+    """`policyc check` on a file of any bytes (not UTF-8, UTF-16, NUL) exits 0 or 2 and prints no traceback."""
+    assert_no_traceback(run_on_file(cli_dir, ".json", content, ["check", "--policy", "policies"]), {0, 2})
+
+
+@given(policy=gen.policy_texts(), content=st.one_of(json_texts, gen.claims().map(json.dumps)))
+def test_cli_check_with_a_generated_policy(cli_dir: Path, policy: gen.GeneratedPolicy, content: str) -> None:
+    """`policyc check --policy gen.pol FILE` with a generated policy exits 0 and prints no traceback."""
+    fd, name = tempfile.mkstemp(dir=cli_dir, suffix=".pol")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(policy.text)
+        assert_no_traceback(run_on_file(cli_dir, ".json", content, ["check", "--policy", name]), {0, 2})
+    finally:
+        os.unlink(name)
+
+
+SEED_TEXTS = tuple(path.read_text(encoding="utf-8") for path in SEED_POLICY_FILES)
+
+
+@st.composite
+def mutated_policies(draw: st.DrawFn) -> str:
+    """A seed policy with a random slice deleted, duplicated, or a random text inserted (once to three times)."""
+    text = draw(st.sampled_from(SEED_TEXTS))
+    for _ in range(draw(st.integers(1, 3))):
+        start = draw(st.integers(0, len(text)))
+        end = draw(st.integers(start, min(len(text), start + 80)))
+        how = draw(st.sampled_from(("delete", "duplicate", "insert", "replace")))
+        if how == "delete":
+            text = text[:start] + text[end:]
+        elif how == "duplicate":
+            text = text[:end] + text[start:end] + text[end:]
+        else:
+            piece = draw(st.one_of(
+                st.text(max_size=12),
+                st.sampled_from(("rule", "codes", ":", "..", "per day", "deny", "CO-", "2026-02-30", "x0", "\n",
+                                 "\"", "#", "S9379..S9325", "99601..S9325", "except 99601", "+", "or", "0th", "policy")),
+            ))
+            text = text[:start] + piece + (text[end:] if how == "replace" else text[start:])
+    return text
+
+
+def assert_compiles_or_reports(directory: Path, text: str) -> None:
+    result = run_on_file(directory, ".pol", text, ["compile"])
+    assert_no_traceback(result, {0, 1})
+    if result.exit_code == 1:
+        assert "error[POL" in result.stderr, result.output
+
+
+@given(text=st.text())
+def test_cli_compile_never_prints_a_traceback(cli_dir: Path, text: str) -> None:
+    """`policyc compile FILE.pol` on any text exits 0 or 1, prints no traceback, and a failure names its error[POLnnn]."""
+    assert_compiles_or_reports(cli_dir, text)
+
+
+@given(text=mutated_policies())
+def test_cli_compile_reports_mutated_policies(cli_dir: Path, text: str) -> None:
+    """`policyc compile` on a seed policy with slices deleted, duplicated or inserted exits 0 or 1 with error[POL..]."""
+    assert_compiles_or_reports(cli_dir, text)
+
+
+@given(policy=gen.policy_texts())
+def test_cli_compiles_generated_policies(cli_dir: Path, policy: gen.GeneratedPolicy) -> None:
+    """`policyc compile` accepts every generated policy: exit 0, no traceback."""
+    assert_no_traceback(run_on_file(cli_dir, ".pol", policy.text, ["compile"]), {0})
+
+
+# ---------------------------------------------------------------- 9. deterministic generated Python
+
+@given(policy=gen.policy_texts(max_rules=6))
+def test_generated_python_is_deterministic(policy: gen.GeneratedPolicy) -> None:
+    """Compiling the same policy text twice gives identical Python source."""
+    first = policyc.compile_text(policy.text, GENERATED_NAME).python_source
+    second = policyc.compile_text(policy.text, GENERATED_NAME).python_source
+    assert first == second
+    assert first.startswith("# Generated by policyc from gen.pol")
+
+
+_COMPILE_SCRIPT = """
+import json, sys
+import policyc
+texts = json.load(sys.stdin)
+json.dump([policyc.compile_text(t, "gen.pol").python_source for t in texts], sys.stdout)
+"""
+
+
+@settings(max_examples=4)  # each example starts two interpreters; the batch holds several policies
+@given(policies=st.lists(gen.policy_texts(max_rules=6), min_size=5, max_size=10))
+def test_generated_python_is_the_same_whatever_the_hash_seed(policies: list[gen.GeneratedPolicy]) -> None:
+    """Compiling in interpreters with different PYTHONHASHSEED (set and dict order) gives identical Python source."""
+    texts = [p.text for p in policies]
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", _COMPILE_SCRIPT], input=json.dumps(texts), capture_output=True, text=True,
+            env=env, cwd=REPO, check=True,
+        )
+        outputs.append(json.loads(done.stdout))
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == [policyc.compile_text(t, GENERATED_NAME).python_source for t in texts]
