@@ -174,7 +174,7 @@ def _load_line(raw: bytes) -> object:
     """The JSON value on one line, or _Invalid saying why there is none."""
     try:
         # Without its newline, a line that breaks off is reported where it ends, not at col 1 of the next.
-        return decode_json(raw.rstrip(_JSON_SPACE).decode("utf-8"))
+        return decode_json(raw.rstrip(b"\r\n").decode("utf-8"))
     except UnicodeDecodeError as error:
         return _Invalid(f"not UTF-8 (byte 0x{raw[error.start]:02x} at col {error.start + 1})")
     except json.JSONDecodeError as error:

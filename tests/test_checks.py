@@ -470,3 +470,21 @@ def test_a_duplicate_code_set_is_still_checked() -> None:
 def test_each_wrong_value_in_a_list_is_reported() -> None:
     text = H + "rule r: when claim.place_of_service in (12, 49) deny CO-4"
     assert [(code, underlined) for code, underlined, _ in summary(text)] == [("POL217", "12"), ("POL217", "49")]
+
+
+@pytest.mark.xfail(strict=True, reason="no check compares a rule's dates with its policy's; the rule compiles with start > end")
+def test_a_rule_dated_outside_its_policy_is_reported() -> None:
+    text = (
+        "policy p plans all effective 2025-01-01\n"
+        "rule r: limit 99601 to 1 unit per line deny CO-151 effective 2024-01-01 until 2024-06-30"
+    )
+    assert [d.code for d in diagnose(text)] != []
+
+
+@pytest.mark.xfail(strict=True, reason="a set naming itself gets POL202 `used before it is defined` and the help to move it above itself")
+def test_a_code_set_naming_itself_is_not_told_to_move_above_itself() -> None:
+    text = H + "codes per_diem = per_diem, S9325..S9379\n"
+    [diagnostic] = diagnose(text)
+    assert text[diagnostic.span.start : diagnostic.span.end] == "per_diem"
+    assert "before it is defined" not in diagnostic.message
+    assert diagnostic.help is not None and "above this line" not in diagnostic.help

@@ -255,11 +255,6 @@ def test_malformed_batch_rejects_bad_claims_and_processes_the_rest() -> None:
     assert "checked 6 claims (5 rejected): 2 lines, 2 paid" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an NDJSON line that breaks off is reported at `col 1` (the decoder sees the line's newline), "
-    "not at the column where the value is missing",
-)
 def test_malformed_line_error_names_the_column_where_it_breaks() -> None:
     results = json.loads(run("check", "-p", "policies", MALFORMED).stdout)
     reason = results[5]["errors"][0]["reason"]
