@@ -12,18 +12,21 @@ class CodeShape(Enum):
     """The families of procedure code a line or a `.pol` literal may hold."""
 
     CPT = "CPT (5 digits)"
-    CPT_II_III = "CPT category II/III (4 digits and F, T or U)"
+    CPT_SUFFIXED = "CPT with a letter (4 digits and A, F, M, T or U: vaccine administration, category II/III, MAAA, PLA)"
     HCPCS_II = "HCPCS Level II (a letter and 4 digits)"
 
 
 _SHAPES: tuple[tuple[CodeShape, re.Pattern[str]], ...] = (
-    (CodeShape.CPT, re.compile(r"\d{5}")),
-    (CodeShape.CPT_II_III, re.compile(r"\d{4}[FTU]")),
-    (CodeShape.HCPCS_II, re.compile(r"[A-Z]\d{4}")),
+    (CodeShape.CPT, re.compile(r"[0-9]{5}")),
+    (CodeShape.CPT_SUFFIXED, re.compile(r"[0-9]{4}[AFMTU]")),
+    (CodeShape.HCPCS_II, re.compile(r"[A-Z][0-9]{4}")),
 )
 _MODIFIER = re.compile(r"[A-Z0-9]{2}")
 
-CODE_SHAPE_HELP = "a CPT code has 5 digits (99601) or 4 digits and F, T or U (0001F); a HCPCS Level II code is a letter and 4 digits (S9325)"
+CODE_SHAPE_HELP = (
+    "a CPT code has 5 digits (99601) or 4 digits and A, F, M, T or U (0001F, 0002U); "
+    "a HCPCS Level II code is a letter and 4 digits (S9325)"
+)
 MODIFIER_SHAPE_HELP = "a modifier has 2 letters or digits (SH, 59, XU)"
 
 
@@ -58,7 +61,7 @@ def expand_range(low: str, high: str) -> tuple[str, ...]:
     shape = code_shape(low)
     if shape is CodeShape.CPT:
         return tuple(f"{n:05d}" for n in range(int(low), int(high) + 1))
-    if shape is CodeShape.CPT_II_III:
+    if shape is CodeShape.CPT_SUFFIXED:
         return tuple(f"{n:04d}{low[4]}" for n in range(int(low[:4]), int(high[:4]) + 1))
     return tuple(f"{low[0]}{n:04d}" for n in range(int(low[1:]), int(high[1:]) + 1))
 

@@ -85,8 +85,13 @@ def test_scope_extent_and_provider(scope: str, extent: str, provider: str | None
 
 @pytest.mark.parametrize(
     ("per", "provider"),
-    [("line", None), ("day", None), ("claim", None), ("day by the same provider", "billing"),
-     ("claim by the same rendering provider", "rendering")],
+    [
+        ("line", None),
+        ("day", None),
+        ("claim", None),
+        ("day by the same provider", "billing"),
+        ("claim by the same rendering provider", "rendering"),
+    ],
 )
 def test_limit_per_and_provider(per: str, provider: str | None) -> None:
     body = only_rule(HEADER + f"rule r: limit 99601 to 3 units per {per} deny CO-151").body
@@ -136,7 +141,9 @@ def test_unquote() -> None:
     assert unquote(Token("STRING", '""')) == ""
 
 
-@pytest.mark.xfail(strict=True, reason="unquote decodes escapes with unicode_escape, which turns UTF-8 bytes into mojibake")
+@pytest.mark.xfail(
+    strict=True, reason="unquote decodes escapes with unicode_escape, which turns UTF-8 bytes into mojibake"
+)
 def test_unquote_keeps_non_ascii_beside_an_escape() -> None:
     from lark import Token
 
@@ -157,7 +164,11 @@ def test_spans_of_a_sequence_rule() -> None:
     assert sliced(text, body.span).startswith("sequence per_diem on the same day")
     assert sliced(text, body.span).endswith("3rd+  with SJ")
     assert sliced(text, body.codes.span) == "per_diem"
-    assert [sliced(text, r.span) for r in body.ranks] == ["1st   without SH, SJ", "2nd   with SH", "3rd+  with SJ"]
+    assert [sliced(text, r.span) for r in body.ranks] == [
+        "1st   without SH, SJ",
+        "2nd   with SH",
+        "3rd+  with SJ",
+    ]
     assert [sliced(text, m.span) for m in body.ranks[0].modifiers] == ["SH", "SJ"]
     assert sliced(text, rule.actions[0].span) == "deny CO-4 N519"
 
@@ -173,7 +184,9 @@ def test_spans_of_a_code_set() -> None:
 
 
 def test_spans_of_the_header() -> None:
-    policy, text = build('policy home "Home"\n  payer "X"\n  plans a, b\n  effective 2025-01-01 until 2025-12-31\n')
+    policy, text = build(
+        'policy home "Home"\n  payer "X"\n  plans a, b\n  effective 2025-01-01 until 2025-12-31\n'
+    )
     assert sliced(text, policy.id_span) == "home"
     assert [sliced(text, f.span) for f in policy.header] == [
         'payer "X"',
@@ -186,7 +199,12 @@ def test_spans_of_the_header() -> None:
 
 
 def test_spans_of_conditions() -> None:
-    text = HEADER + 'rule r: when (line has modifier SH or SJ and line.code not in 99601, per_diem) or member.age < 18\n  or claim.place_of_service in ("12", "49")\n  deny CO-4'
+    text = (
+        HEADER
+        + "rule r: when (line has modifier SH or SJ and line.code not in 99601, per_diem) or\n"
+        + '  member.age < 18 or claim.place_of_service in ("12", "49")\n'
+        + "  deny CO-4"
+    )
     body = only_rule(text).body
     assert isinstance(body, n.When)
     top = body.condition
@@ -218,7 +236,11 @@ def test_spans_of_clauses_and_tests() -> None:
     )
     policy, _ = build(text)
     [rule] = policy.rules
-    assert [sliced(text, c.span) for c in rule.clauses] == ['rationale "why"', "effective 2025-02-01", "deny CO-151"]
+    assert [sliced(text, c.span) for c in rule.clauses] == [
+        'rationale "why"',
+        "effective 2025-02-01",
+        "deny CO-151",
+    ]
     [test] = policy.tests
     assert sliced(text, test.claims[0].lines[0].span) == "line 1: 99601 SH x2"
     assert sliced(text, test.expectations[0].span) == "expect line 1 denied CO-151"

@@ -138,14 +138,20 @@ def rule_of(policy: CompiledPolicy, rule_id: str) -> CompiledRule:
 
 def make_claim(*lines: Line, **fields: object) -> Claim:
     values: dict[str, object] = {
-        "claim_id": "c1", "claim_type": "professional", "plan": "commercial", "member_id": "m1",
-        "billing_provider": "b1", "lines": lines,
+        "claim_id": "c1",
+        "claim_type": "professional",
+        "plan": "commercial",
+        "member_id": "m1",
+        "billing_provider": "b1",
+        "lines": lines,
     }
     values.update(fields)
     return Claim(**values)  # type: ignore[arg-type]
 
 
-def make_line(number: int, code: str, *modifiers: str, units: int = 1, day: int = 2, **fields: object) -> Line:
+def make_line(
+    number: int, code: str, *modifiers: str, units: int = 1, day: int = 2, **fields: object
+) -> Line:
     return Line(number, code, modifiers, units, D(2025, 3, day), **fields)  # type: ignore[arg-type]
 
 
@@ -157,15 +163,30 @@ def fired(rule: CompiledRule, claim: Claim) -> dict[int, int | None]:
 
 def test_every_construct_loads_with_its_header(everything: CompiledPolicy) -> None:
     assert (everything.id, everything.title, everything.payer, everything.source_document) == (
-        "kitchen-sink", "Every construct", "Example", "Doc 1",
+        "kitchen-sink",
+        "Every construct",
+        "Example",
+        "Doc 1",
     )
     assert everything.plans == frozenset({"commercial", "medicaid"})
     assert (everything.start, everything.end, everything.path) == (D(2025, 1, 1), D(2025, 12, 31), "t.pol")
     assert [(r.id, r.kind) for r in everything.rules] == [
-        ("add", "addon"), ("add-claim", "addon"), ("lim-line", "limit"), ("lim-day", "limit"),
-        ("lim-claim", "limit"), ("lim-claim-cut", "limit"), ("seq", "sequence"), ("bun", "bundle"),
-        ("pr", "pair"), ("pr-claim", "pair"), ("w-mod", "when"), ("w-diag", "when"), ("w-in", "when"),
-        ("w-cmp", "when"), ("w-text", "when"), ("w-values", "when"),
+        ("add", "addon"),
+        ("add-claim", "addon"),
+        ("lim-line", "limit"),
+        ("lim-day", "limit"),
+        ("lim-claim", "limit"),
+        ("lim-claim-cut", "limit"),
+        ("seq", "sequence"),
+        ("bun", "bundle"),
+        ("pr", "pair"),
+        ("pr-claim", "pair"),
+        ("w-mod", "when"),
+        ("w-diag", "when"),
+        ("w-in", "when"),
+        ("w-cmp", "when"),
+        ("w-text", "when"),
+        ("w-values", "when"),
     ]
 
 
@@ -174,16 +195,20 @@ def test_rule_entries(everything: CompiledPolicy) -> None:
     assert (lim_day.start, lim_day.end, lim_day.rationale) == (D(2025, 3, 1), D(2025, 6, 30), "MUE")
     assert lim_day.action.kind == "deny" and (lim_day.action.group, lim_day.action.carc) == ("CO", "151")
     lim_line = rule_of(everything, "lim-line")
-    assert (lim_line.action.kind, lim_line.action.rarcs, lim_line.action.appealable) == ("cut back", ("N362",), True)
+    assert (lim_line.action.kind, lim_line.action.rarcs, lim_line.action.appealable) == (
+        "cut back",
+        ("N362",),
+        True,
+    )
     assert rule_of(everything, "lim-claim").action.reason == "too many"
     assert rule_of(everything, "add").title == "addon"
 
 
 def test_dispatch_tables(everything: CompiledPolicy) -> None:
     assert rule_of(everything, "add").dispatch_codes == frozenset({"99601", "99602"})
-    assert rule_of(everything, "bun").dispatch_codes == frozenset({"A4221", "E0779", "E0781"} | {
-        f"S{n}" for n in range(9325, 9380)
-    })
+    assert rule_of(everything, "bun").dispatch_codes == frozenset(
+        {"A4221", "E0779", "E0781"} | {f"S{n}" for n in range(9325, 9380)}
+    )
     assert rule_of(everything, "w-mod").dispatch_codes is None
     assert rule_of(everything, "w-mod").dispatch_modifiers == frozenset({"SH", "SJ"})
     assert rule_of(everything, "w-values").dispatch_codes == frozenset({"J1100"})
@@ -228,9 +253,13 @@ def test_sequence_rule(everything: CompiledPolicy) -> None:
 
 def test_bundle_and_pair_rules(everything: CompiledPolicy) -> None:
     bun = rule_of(everything, "bun")
-    same = make_claim(make_line(1, "S9338", rendering_provider="r1"), make_line(2, "A4221", rendering_provider="r1"))
+    same = make_claim(
+        make_line(1, "S9338", rendering_provider="r1"), make_line(2, "A4221", rendering_provider="r1")
+    )
     assert fired(bun, same) == {2: None}
-    other = make_claim(make_line(1, "S9338", rendering_provider="r1"), make_line(2, "A4221", rendering_provider="r2"))
+    other = make_claim(
+        make_line(1, "S9338", rendering_provider="r1"), make_line(2, "A4221", rendering_provider="r2")
+    )
     assert fired(bun, other) == {}
     pr = rule_of(everything, "pr")
     assert fired(pr, make_claim(make_line(1, "99601"), make_line(2, "99602"))) == {2: None}
@@ -243,9 +272,9 @@ def test_bundle_and_pair_rules(everything: CompiledPolicy) -> None:
 
 def test_when_rules(everything: CompiledPolicy) -> None:
     w_mod = rule_of(everything, "w-mod")
-    assert fired(w_mod, make_claim(make_line(1, "99601", "SH"), make_line(2, "S9338", "SH"), make_line(3, "99601"))) == {
-        1: None
-    }
+    assert fired(
+        w_mod, make_claim(make_line(1, "99601", "SH"), make_line(2, "S9338", "SH"), make_line(3, "99601"))
+    ) == {1: None}
     w_diag = rule_of(everything, "w-diag")
     assert fired(w_diag, make_claim(make_line(1, "99601"), diagnoses=("z95.828",))) == {1: None}
     assert fired(w_diag, make_claim(make_line(1, "99601"), diagnoses=("Z45.3",))) == {}
@@ -271,7 +300,9 @@ def test_when_comparisons(everything: CompiledPolicy) -> None:
     assert fired(w_text, make_claim(make_line(1, "99601"), plan="medicaid", member_sex="F")) == {}
     assert fired(w_text, make_claim(make_line(1, "99601"), plan="medicaid")) == {}  # no sex given
     w_values = rule_of(everything, "w-values")
-    assert fired(w_values, make_claim(make_line(1, "J1100", units=2), make_line(2, "J1100", units=3))) == {1: None}
+    assert fired(w_values, make_claim(make_line(1, "J1100", units=2), make_line(2, "J1100", units=3))) == {
+        1: None
+    }
     holiday = Line(1, "J1100", (), 1, D(2025, 7, 4))
     assert fired(w_values, make_claim(holiday)) == {}
 
@@ -284,7 +315,9 @@ def test_generated_code_reads_like_the_policy(everything: CompiledPolicy) -> Non
     compile(python, "<test>", "exec")
 
 
-@pytest.mark.xfail(strict=True, reason="code sets `a-b` and `a_b` both become SET_A_B, so the second overwrites the first")
+@pytest.mark.xfail(
+    strict=True, reason="code sets `a-b` and `a_b` both become SET_A_B, so the second overwrites the first"
+)
 def test_code_set_names_that_differ_only_by_dash_and_underscore_stay_apart() -> None:
     policy = compile_text(
         "policy p plans all effective 2025-01-01\n"

@@ -7,7 +7,9 @@ import pytest
 from policyc.diagnostics import Diagnostic, DiagnosticSink, PolicyError, Severity
 from policyc.source import SourceFile, Span
 
-TEXT = "policy p\n  plans all\n  effective 2025-01-01\nrule r: addon 99602 requires per_deim on the same day\n"
+TEXT = (
+    "policy p\n  plans all\n  effective 2025-01-01\nrule r: addon 99602 requires per_deim on the same day\n"
+)
 SOURCE = SourceFile("policies/p.pol", TEXT)
 
 
@@ -48,7 +50,10 @@ def test_caret_is_at_least_one_wide_for_an_empty_span() -> None:
 def test_caret_of_a_span_running_past_its_line_stops_at_the_line_end() -> None:
     start = TEXT.index("effective")
     rendered = Diagnostic("POL211", "x", SOURCE, Span(start, len(TEXT))).render()
-    assert rendered.splitlines()[2:4] == ["3 |   effective 2025-01-01", "  |   " + "^" * len("effective 2025-01-01")]
+    assert rendered.splitlines()[2:4] == [
+        "3 |   effective 2025-01-01",
+        "  |   " + "^" * len("effective 2025-01-01"),
+    ]
 
 
 def test_two_digit_line_numbers_widen_the_gutter() -> None:
@@ -84,8 +89,13 @@ def test_crlf_source_line_is_printed_without_carriage_return() -> None:
 
 
 def test_render_of_an_empty_file_is_the_head_and_help_only() -> None:
-    diagnostic = Diagnostic("POL001", "the file cannot be read", SourceFile("gone.pol", ""), Span(0, 0), "check the path")
-    assert diagnostic.render() == "gone.pol:1:1: error[POL001]: the file cannot be read\n  = help: check the path"
+    diagnostic = Diagnostic(
+        "POL001", "the file cannot be read", SourceFile("gone.pol", ""), Span(0, 0), "check the path"
+    )
+    assert (
+        diagnostic.render()
+        == "gone.pol:1:1: error[POL001]: the file cannot be read\n  = help: check the path"
+    )
 
 
 def make(code: str, word: str, severity: Severity = Severity.ERROR) -> Diagnostic:
@@ -140,11 +150,16 @@ def test_sink_collects_and_raises_only_for_errors() -> None:
     assert [d.code for d in raised.value.diagnostics] == ["POL299", "POL201"]
 
 
-@pytest.mark.xfail(strict=True, reason="the caret line pads with one space per tab, so it drifts left under tab-indented lines")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the caret line pads with one space per tab, so it drifts left under tab-indented lines",
+)
 def test_caret_stays_under_the_span_on_a_tab_indented_line() -> None:
     text = "policy p\n\t\tdeny CO107\n"
     start = text.index("CO107")
-    rendered = Diagnostic("POL101", "unexpected `CO107`", SourceFile("t.pol", text), Span(start, start + 5)).render()
+    rendered = Diagnostic(
+        "POL101", "unexpected `CO107`", SourceFile("t.pol", text), Span(start, start + 5)
+    ).render()
     source_line, caret_line = rendered.splitlines()[2:4]
     shown = source_line.split(" | ", 1)[1].expandtabs()
     carets = caret_line.split(" | ", 1)[1].expandtabs()

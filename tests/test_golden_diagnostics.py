@@ -1,4 +1,4 @@
-"""Golden diagnostics: each broken policy under tests/golden/diagnostics prints exactly its stored error text."""
+"""Golden diagnostics: each broken policy in tests/golden/diagnostics prints exactly its stored error text."""
 
 from __future__ import annotations
 

@@ -44,7 +44,10 @@ ENV = {"nursing": frozenset({"99601", "99602"}), "drugs": frozenset({"J3370", "J
             n.SetExpr((n.RangeItem("E0779", "E0781"), n.CodeItem("A4221")), (n.CodeItem("E0780"),)),
             {"E0779", "E0781", "A4221"},
         ),
-        (n.SetExpr((n.SetRef("nursing"), n.SetRef("drugs")), (n.SetRef("drugs"), n.CodeItem("99602"))), {"99601"}),
+        (
+            n.SetExpr((n.SetRef("nursing"), n.SetRef("drugs")), (n.SetRef("drugs"), n.CodeItem("99602"))),
+            {"99601"},
+        ),
         (n.SetExpr((n.CodeItem("99601"),), (n.CodeItem("99601"),)), set()),
         # unknown names and bad ranges count as empty: the checks have reported them
         (n.SetExpr((n.SetRef("unknown"), n.CodeItem("99601"))), {"99601"}),
@@ -83,26 +86,43 @@ def test_code_sets_in_the_ir_resolve_refs_in_order() -> None:
         ("2025-01-01", "", D(2025, 1, 1), None),
         ("2025-01-01 until 2025-12-31", "", D(2025, 1, 1), D(2025, 12, 31)),
         ("2025-01-01 until 2025-12-31", "effective 2025-03-01", D(2025, 3, 1), D(2025, 12, 31)),
-        ("2025-01-01 until 2025-12-31", "effective 2025-03-01 until 2025-06-30", D(2025, 3, 1), D(2025, 6, 30)),
-        ("2025-01-01 until 2025-12-31", "effective 2024-01-01 until 2026-06-30", D(2025, 1, 1), D(2025, 12, 31)),
+        (
+            "2025-01-01 until 2025-12-31",
+            "effective 2025-03-01 until 2025-06-30",
+            D(2025, 3, 1),
+            D(2025, 6, 30),
+        ),
+        (
+            "2025-01-01 until 2025-12-31",
+            "effective 2024-01-01 until 2026-06-30",
+            D(2025, 1, 1),
+            D(2025, 12, 31),
+        ),
         ("2025-01-01 until 2025-12-31", "effective 2024-06-01", D(2025, 1, 1), D(2025, 12, 31)),
         ("2025-01-01", "effective 2025-03-01 until 2025-06-30", D(2025, 3, 1), D(2025, 6, 30)),
         ("2025-01-01", "effective 2024-03-01", D(2025, 1, 1), None),
-        ("2025-01-01 until 2025-12-31", "effective 2025-12-31 until 2025-12-31", D(2025, 12, 31), D(2025, 12, 31)),
+        (
+            "2025-01-01 until 2025-12-31",
+            "effective 2025-12-31 until 2025-12-31",
+            D(2025, 12, 31),
+            D(2025, 12, 31),
+        ),
     ],
 )
 def test_rule_dates_are_narrowed_to_the_policys(
     policy_dates: str, rule_dates: str, start: datetime.date, end: datetime.date | None
 ) -> None:
     policy = lower_text(
-        f"policy p plans all effective {policy_dates}\nrule r: limit 99601 to 1 unit per line deny CO-151 {rule_dates}"
+        f"policy p plans all effective {policy_dates}\n"
+        f"rule r: limit 99601 to 1 unit per line deny CO-151 {rule_dates}"
     )
     assert (policy.rules[0].start, policy.rules[0].end) == (start, end)
 
 
 def test_policy_header_values() -> None:
     policy = lower_text(
-        'policy p "T" payer "Payer" source "Doc" plans medicaid, commercial effective 2025-01-01 until 2025-06-30'
+        'policy p "T" payer "Payer" source "Doc"\n'
+        "plans medicaid, commercial effective 2025-01-01 until 2025-06-30"
     )
     assert (policy.id, policy.title, policy.payer, policy.source_document) == ("p", "T", "Payer", "Doc")
     assert policy.plans == frozenset({"medicaid", "commercial"})
@@ -134,8 +154,16 @@ CODES = "codes nursing = 99601, 99602\ncodes drugs = J3370, J1100\n"
         ("line has modifier SH or line.units > 2", None, None),
         # of several modifier needs the narrowest one is enough to dispatch on
         ("line has modifier SH, SJ, XU and line has modifier 59", None, {"59"}),
-        ("(line.code in nursing or line.code in drugs) and line.units > 2", {"99601", "99602", "J3370", "J1100"}, None),
-        ("(line.code in nursing and line.units > 2) or line.code in J3370", {"99601", "99602", "J3370"}, None),
+        (
+            "(line.code in nursing or line.code in drugs) and line.units > 2",
+            {"99601", "99602", "J3370", "J1100"},
+            None,
+        ),
+        (
+            "(line.code in nursing and line.units > 2) or line.code in J3370",
+            {"99601", "99602", "J3370"},
+            None,
+        ),
         ("(line.code in nursing or line.units > 2) and line.code in drugs", {"J3370", "J1100"}, None),
         (
             "(line has modifier SH and line.units > 1) or (line has modifier SJ and member.age < 18)",
@@ -145,7 +173,9 @@ CODES = "codes nursing = 99601, 99602\ncodes drugs = J3370, J1100\n"
         ("not (line.code not in nursing)", None, None),
     ],
 )
-def test_dispatch_of_when_conditions(condition: str, codes: set[str] | None, modifiers: set[str] | None) -> None:
+def test_dispatch_of_when_conditions(
+    condition: str, codes: set[str] | None, modifiers: set[str] | None
+) -> None:
     body = only_rule(H + CODES + f"rule r: when {condition} deny CO-4").body
     assert isinstance(body, ir.WhenIR)
     assert body.dispatch_codes == (None if codes is None else frozenset(codes))
@@ -173,7 +203,9 @@ def test_condition_ir_shapes() -> None:
     )
 
 
-@pytest.mark.parametrize(("written", "normal"), [("Z45.2", "Z452"), ("Z452", "Z452"), ("E11.9", "E119"), ("z45.2", "Z452")])
+@pytest.mark.parametrize(
+    ("written", "normal"), [("Z45.2", "Z452"), ("Z452", "Z452"), ("E11.9", "E119"), ("z45.2", "Z452")]
+)
 def test_normalise_diagnosis(written: str, normal: str) -> None:
     assert normalise_diagnosis(written) == normal
 
@@ -184,9 +216,23 @@ def test_normalise_diagnosis(written: str, normal: str) -> None:
 @pytest.mark.parametrize(
     ("number", "label"),
     [
-        (1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (10, "10th"), (11, "11th"), (12, "12th"), (13, "13th"),
-        (20, "20th"), (21, "21st"), (22, "22nd"), (23, "23rd"), (101, "101st"), (111, "111th"), (112, "112th"),
-        (113, "113th"), (121, "121st"),
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (4, "4th"),
+        (10, "10th"),
+        (11, "11th"),
+        (12, "12th"),
+        (13, "13th"),
+        (20, "20th"),
+        (21, "21st"),
+        (22, "22nd"),
+        (23, "23rd"),
+        (101, "101st"),
+        (111, "111th"),
+        (112, "112th"),
+        (113, "113th"),
+        (121, "121st"),
     ],
 )
 def test_ordinal_label(number: int, label: str) -> None:
@@ -224,11 +270,13 @@ def test_sequence_ir() -> None:
 )
 def test_scopes(body: str, scope: ir.ScopeIR) -> None:
     lowered = only_rule(H + f"rule r: {body} deny CO-97").body
-    assert getattr(lowered, "scope") == scope
+    assert lowered.scope == scope  # type: ignore[union-attr]
 
 
 def test_pair_bypass_is_a_set() -> None:
-    body = only_rule(H + "rule r: pair 99601 with 99602 on the same day unless modifier 59 or XU deny CO-97").body
+    body = only_rule(
+        H + "rule r: pair 99601 with 99602 on the same day unless modifier 59 or XU deny CO-97"
+    ).body
     assert isinstance(body, ir.PairIR)
     assert body.bypass == frozenset({"59", "XU"})
 
@@ -253,12 +301,20 @@ def test_rule_ir_fields() -> None:
         "  limit 99601   to 4 units\n    per day   by the same provider\n"
         '  rationale "Clinical"\n  deny CO-151 N362 appealable\n'
     )
-    assert (rule.id, rule.title, rule.line, rule.kind, rule.rationale) == ("mue", "at most 4", 6, "limit", "Clinical")
+    assert (rule.id, rule.title, rule.line, rule.kind, rule.rationale) == (
+        "mue",
+        "at most 4",
+        6,
+        "limit",
+        "Clinical",
+    )
     # the body as written, with its layout collapsed
     assert rule.text == "limit 99601 to 4 units per day by the same provider"
 
 
-@pytest.mark.xfail(strict=True, reason="RuleIR.text is sliced from the source, so a comment inside the body leaks into it")
+@pytest.mark.xfail(
+    strict=True, reason="RuleIR.text is sliced from the source, so a comment inside the body leaks into it"
+)
 def test_rule_text_leaves_out_comments() -> None:
     rule = only_rule(
         H + "rule r:\n  when line has modifier SH   # the second therapy\n    and line.units > 2\n  deny CO-4"

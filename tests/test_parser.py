@@ -1,4 +1,4 @@
-"""Tests for policyc.parser: every construct parses to the right nodes, and syntax errors point at the text."""
+"""Tests for policyc.parser: every construct parses to the right nodes; syntax errors point at the text."""
 
 from __future__ import annotations
 
@@ -111,12 +111,17 @@ def test_string_escapes_are_unquoted() -> None:
     [
         ("codes a = 99601", n.CodeSetDef("a", None, codes("99601"))),
         ('codes a "title" = 99601, 99602', n.CodeSetDef("a", "title", codes("99601", "99602"))),
-        ("codes a = S9325..S9379, S9490..S9504", n.CodeSetDef("a", None, codes("S9325..S9379", "S9490..S9504"))),
+        (
+            "codes a = S9325..S9379, S9490..S9504",
+            n.CodeSetDef("a", None, codes("S9325..S9379", "S9490..S9504")),
+        ),
         ("codes a = 99601 or 99602 or 0001F", n.CodeSetDef("a", None, codes("99601", "99602", "0001F"))),
         (
             "codes a = A4221, E0779..E0781 except E0780",
             n.CodeSetDef(
-                "a", None, n.SetExpr((n.CodeItem("A4221"), n.RangeItem("E0779", "E0781")), (n.CodeItem("E0780"),))
+                "a",
+                None,
+                n.SetExpr((n.CodeItem("A4221"), n.RangeItem("E0779", "E0781")), (n.CodeItem("E0780"),)),
             ),
         ),
         (
@@ -130,7 +135,10 @@ def test_string_escapes_are_unquoted() -> None:
                 ),
             ),
         ),
-        ("codes per_diem-2 = in_per_diem, S9810", n.CodeSetDef("per_diem-2", None, codes("in_per_diem", "S9810"))),
+        (
+            "codes per_diem-2 = in_per_diem, S9810",
+            n.CodeSetDef("per_diem-2", None, codes("in_per_diem", "S9810")),
+        ),
     ],
 )
 def test_code_sets(text: str, expected: n.CodeSetDef) -> None:
@@ -153,7 +161,10 @@ def test_or_before_a_range() -> None:
             "addon 99602 requires 99601 on the same day by the same provider",
             n.Addon(codes("99602"), codes("99601"), n.Scope("day", "billing")),
         ),
-        ("addon 99602 requires 99601, S9500 on the same claim", n.Addon(codes("99602"), codes("99601", "S9500"), n.Scope("claim", None))),
+        (
+            "addon 99602 requires 99601, S9500 on the same claim",
+            n.Addon(codes("99602"), codes("99601", "S9500"), n.Scope("claim", None)),
+        ),
         ("addon 99602 requires 99601", n.Addon(codes("99602"), codes("99601"), None)),
         ("limit 99601 to 4 units per day by the same provider", n.Limit(codes("99601"), 4, "day", "billing")),
         ("limit 99601, 99602 to 1 unit per line", n.Limit(codes("99601", "99602"), 1, "line", None)),
@@ -166,7 +177,10 @@ def test_or_before_a_range() -> None:
             "bundle in_per_diem into per_diem on the same day by the same provider",
             n.Bundle(codes("in_per_diem"), codes("per_diem"), n.Scope("day", "billing")),
         ),
-        ("bundle A4221 into S9500 by the same provider", n.Bundle(codes("A4221"), codes("S9500"), n.Scope("claim", "billing"))),
+        (
+            "bundle A4221 into S9500 by the same provider",
+            n.Bundle(codes("A4221"), codes("S9500"), n.Scope("claim", "billing")),
+        ),
         (
             "bundle A4221 into S9500 by the same rendering provider",
             n.Bundle(codes("A4221"), codes("S9500"), n.Scope("claim", "rendering")),
@@ -179,9 +193,13 @@ def test_or_before_a_range() -> None:
             "pair 99601 with 99602 on the same day unless modifier 59 or XU, XS",
             n.Pair(codes("99601"), codes("99602"), n.Scope("day", None), mods("59", "XU", "XS")),
         ),
-        ("pair 99601 with 99602 unless modifier 59", n.Pair(codes("99601"), codes("99602"), None, mods("59"))),
         (
-            "sequence per_diem on the same day by the same provider:\n  1st without SH, SJ\n  2nd with SH\n  3rd+ with SJ",
+            "pair 99601 with 99602 unless modifier 59",
+            n.Pair(codes("99601"), codes("99602"), None, mods("59")),
+        ),
+        (
+            "sequence per_diem on the same day by the same provider:\n"
+            "  1st without SH, SJ\n  2nd with SH\n  3rd+ with SJ",
             n.Sequence(
                 codes("per_diem"),
                 n.Scope("day", "billing"),
@@ -192,9 +210,14 @@ def test_or_before_a_range() -> None:
                 ),
             ),
         ),
-        ("sequence per_diem: 1st without SH 2nd+ with SH", n.Sequence(
-            codes("per_diem"), None, (n.Rank(1, False, False, mods("SH"), "1st"), n.Rank(2, True, True, mods("SH"), "2nd+"))
-        )),
+        (
+            "sequence per_diem: 1st without SH 2nd+ with SH",
+            n.Sequence(
+                codes("per_diem"),
+                None,
+                (n.Rank(1, False, False, mods("SH"), "1st"), n.Rank(2, True, True, mods("SH"), "2nd+")),
+            ),
+        ),
         ("when line.units > 2", n.When(n.Compare("line.units", ">", n.Literal(2)))),
     ],
 )
@@ -203,7 +226,9 @@ def test_rule_kinds(text: str, expected: n.RuleBody) -> None:
 
 
 def test_rule_id_and_title() -> None:
-    rule = parse_rule('rule rn-add-on "99602 is billed only with 99601": addon 99602 requires 99601 deny CO-107')
+    rule = parse_rule(
+        'rule rn-add-on "99602 is billed only with 99601": addon 99602 requires 99601 deny CO-107'
+    )
     assert (rule.id, rule.title) == ("rn-add-on", "99602 is billed only with 99601")
     untitled = parse_rule("rule r_2: addon 99602 requires 99601 deny CO-107")
     assert (untitled.id, untitled.title) == ("r_2", None)
@@ -267,7 +292,10 @@ UNITS = n.Compare("line.units", ">", n.Literal(2))
         ("line has modifier SH or SJ", SH_SJ),
         ("line has modifier SH, SJ", SH_SJ),
         ("line has modifier SH or SJ and line.code not in per_diem", n.AllOf((SH_SJ, NOT_PER_DIEM))),
-        ("line.code in per_diem, 99601, S9325..S9379", n.FieldInCodes("line.code", False, codes("per_diem", "99601", "S9325..S9379"))),
+        (
+            "line.code in per_diem, 99601, S9325..S9379",
+            n.FieldInCodes("line.code", False, codes("per_diem", "99601", "S9325..S9379")),
+        ),
         ("line.code in 99601 or 99602", n.FieldInCodes("line.code", False, codes("99601", "99602"))),
         ("line.code not in per_diem", NOT_PER_DIEM),
         ("claim has diagnosis Z45.2", n.HasDiagnosis(("Z45.2",))),
@@ -278,10 +306,17 @@ UNITS = n.Compare("line.units", ">", n.Literal(2))
             n.FieldInValues("claim.place_of_service", False, (n.Literal("12"), n.Literal("49"))),
         ),
         ('claim.plan not in ("medicaid")', n.FieldInValues("claim.plan", True, (n.Literal("medicaid"),))),
-        ("line.units in (1, 2, 3)", n.FieldInValues("line.units", False, tuple(n.Literal(i) for i in (1, 2, 3)))),
+        (
+            "line.units in (1, 2, 3)",
+            n.FieldInValues("line.units", False, tuple(n.Literal(i) for i in (1, 2, 3))),
+        ),
         (
             "line.date in (2025-01-01, 2025-07-04)",
-            n.FieldInValues("line.date", False, (n.Literal(datetime.date(2025, 1, 1)), n.Literal(datetime.date(2025, 7, 4)))),
+            n.FieldInValues(
+                "line.date",
+                False,
+                (n.Literal(datetime.date(2025, 1, 1)), n.Literal(datetime.date(2025, 7, 4))),
+            ),
         ),
         ("member.age < 18", n.Compare("member.age", "<", n.Literal(18))),
         ("member.age <= 18", n.Compare("member.age", "<=", n.Literal(18))),
@@ -325,8 +360,7 @@ def test_diagnoses_joined_by_or_with_dots() -> None:
 
 def test_test_blocks() -> None:
     policy = parse_text(
-        HEADER
-        + 'test "two claims":\n'
+        HEADER + 'test "two claims":\n'
         "  claim plan commercial on 2025-03-02:\n"
         "    line 1: S9500 x1\n"
         "    line 2: S9338 SH XU x3 on 2025-03-03\n"
@@ -363,8 +397,7 @@ def test_test_blocks() -> None:
 
 def test_items_of_each_kind_may_interleave() -> None:
     policy = parse_text(
-        HEADER
-        + 'test "t": claim: line 1: 99601 expect line 1 paid\n'
+        HEADER + 'test "t": claim: line 1: 99601 expect line 1 paid\n'
         "codes a = 99601\n"
         "rule r: limit a to 1 unit per line deny CO-151\n"
         "codes b = 99602\n"
@@ -441,9 +474,21 @@ def test_a_comment_between_or_and_the_next_code() -> None:
     ("text", "line", "column", "underlined", "help_part"),
     [
         # a denial without the `-` between group code and CARC
-        (HEADER + "rule r: addon 99602 requires 99601 on the same day\n  deny CO107", 5, 8, "CO107", "joined by `-`"),
+        (
+            HEADER + "rule r: addon 99602 requires 99601 on the same day\n  deny CO107",
+            5,
+            8,
+            "CO107",
+            "joined by `-`",
+        ),
         # a typo inside a scope, mid-rule
-        (HEADER + "rule r: addon 99602 requires 99601\n  on the same dya\n  deny CO-107", 5, 15, "dya", "`day`"),
+        (
+            HEADER + "rule r: addon 99602 requires 99601\n  on the same dya\n  deny CO-107",
+            5,
+            15,
+            "dya",
+            "`day`",
+        ),
         (HEADER + "rule r: limit 99601 to 4 units per week deny CO-151", 4, 36, "week", "`line`"),
         (HEADER + "rule r: when line has modifier sh deny CO-4", 4, 32, "sh", "upper case: `SH`"),
         (HEADER + "codes Per = 99601", 4, 7, "Per", "lower-case letter"),
@@ -470,7 +515,10 @@ def test_a_file_that_ends_too_early() -> None:
     assert help_text == "expected a group code and CARC (like `CO-107`)"
 
 
-@pytest.mark.xfail(strict=True, reason="after a final newline the caret sits on an empty line past the file, not after the last word")
+@pytest.mark.xfail(
+    strict=True,
+    reason="after a final newline the caret sits on an empty line past the file, not after the last word",
+)
 def test_a_file_ending_in_a_newline_that_ends_too_early_points_after_the_last_word() -> None:
     text = HEADER + "rule r: when line.units > 2 deny\n"
     code, line, column, _, _, message = syntax_error(text)

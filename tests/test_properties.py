@@ -422,20 +422,25 @@ def assert_no_traceback(result: Any, codes: Iterable[int]) -> None:
     assert "Traceback" not in output, output
 
 
+def _json(value: object) -> str:
+    """JSON text for a value; the Decimals some junk holds are written as numbers."""
+    return json.dumps(value, default=float)
+
+
 def _ndjson(values: list[object]) -> str:
-    return "\n".join(json.dumps(v) for v in values)
+    return "\n".join(_json(v) for v in values)
 
 
 json_texts = st.one_of(
-    gen.json_values.map(json.dumps),
-    st.lists(st.one_of(gen.claims(max_lines=3), gen.claim_shaped_junk(), gen.json_values), max_size=4).map(json.dumps),
+    gen.json_values.map(_json),
+    st.lists(st.one_of(gen.claims(max_lines=3), gen.claim_shaped_junk(), gen.json_values), max_size=4).map(_json),
     st.lists(st.one_of(gen.claims(max_lines=3), gen.claim_shaped_junk(), gen.json_values), max_size=4).map(_ndjson),
     # A JSON document cut short, or with junk between records.
-    st.tuples(st.lists(gen.claims(max_lines=2), min_size=1, max_size=3).map(json.dumps), st.floats(0, 1)).map(
+    st.tuples(st.lists(gen.claims(max_lines=2), min_size=1, max_size=3).map(_json), st.floats(0, 1)).map(
         lambda t: t[0][: int(len(t[0]) * t[1])]
     ),
     st.tuples(st.lists(gen.claims(max_lines=2), min_size=1, max_size=3), st.text(max_size=10)).map(
-        lambda t: ("\n" + t[1] + "\n").join(json.dumps(c) for c in t[0])
+        lambda t: ("\n" + t[1] + "\n").join(_json(c) for c in t[0])
     ),
 )
 claims_file_contents = st.one_of(
@@ -457,7 +462,7 @@ def test_cli_check_never_prints_a_traceback_on_bytes(cli_dir: Path, content: byt
     assert_no_traceback(run_on_file(cli_dir, ".json", content, ["check", "--policy", "policies"]), {0, 2})
 
 
-@given(policy=gen.policy_texts(), content=st.one_of(json_texts, gen.claims().map(json.dumps)))
+@given(policy=gen.policy_texts(), content=st.one_of(json_texts, gen.claims().map(_json)))
 def test_cli_check_with_a_generated_policy(cli_dir: Path, policy: gen.GeneratedPolicy, content: str) -> None:
     """`policyc check --policy gen.pol FILE` with a generated policy exits 0 and prints no traceback."""
     fd, name = tempfile.mkstemp(dir=cli_dir, suffix=".pol")
