@@ -91,8 +91,9 @@ def _report_syntax_error(sink: DiagnosticSink, error: UnexpectedInput) -> None:
         sink.error("POL101", Span(start, start + len(word)), f"unexpected `{word}`", _hint(word, token.type, error))
         return
     assert isinstance(error, UnexpectedCharacters)
-    word = _word_at(text, error.pos_in_stream, error.pos_in_stream + 1)
-    span = Span(error.pos_in_stream, error.pos_in_stream + len(word))
+    start = error.pos_in_stream or 0
+    word = _word_at(text, start, start + 1)
+    span = Span(start, start + len(word))
     sink.error("POL101", span, f"unexpected `{word}`", _hint(word, None, error))
 
 
