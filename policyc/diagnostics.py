@@ -34,11 +34,15 @@ class Diagnostic:
         head = f"{self.source.name}:{pos.line}:{pos.column}: {self.severity.value}[{self.code}]: {self.message}"
         if not self.source.text:
             return head + (f"\n  = help: {self.help}" if self.help else "")
-        text = self.source.line_text(pos.line)
+        raw = self.source.line_text(pos.line)
+        # Tabs are shown as spaces so the caret lines up under the span whatever the terminal's tab width.
+        text = raw.expandtabs()
         gutter = " " * len(str(pos.line))
         end = self.source.position(self.span.end)
-        width = (end.column - pos.column) if end.line == pos.line else len(text) - pos.column + 1
-        caret = " " * (pos.column - 1) + "^" * max(1, width)
+        end_column = end.column if end.line == pos.line else len(raw) + 1
+        left = len(raw[: pos.column - 1].expandtabs())
+        width = len(raw[: end_column - 1].expandtabs()) - left
+        caret = " " * left + "^" * max(1, width)
         lines = [head, f"{gutter} |", f"{pos.line} | {text}", f"{gutter} | {caret}"]
         if self.help:
             lines.append(f"{gutter} = help: {self.help}")

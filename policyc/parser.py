@@ -81,7 +81,9 @@ def _report_syntax_error(sink: DiagnosticSink, error: UnexpectedInput) -> None:
     text = sink.source.text
     if isinstance(error, UnexpectedToken) and error.token.type == "$END" or isinstance(error, UnexpectedEOF):
         expected = _expected(error)
-        span = Span(len(text), len(text))
+        # Point just after the last word, not at an empty line past the end of the file.
+        end = len(text.rstrip())
+        span = Span(end, end)
         sink.error("POL101", span, "the file ends too early", f"expected {expected}")
         return
     if isinstance(error, UnexpectedToken):

@@ -515,10 +515,6 @@ def test_a_file_that_ends_too_early() -> None:
     assert help_text == "expected a group code and CARC (like `CO-107`)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a final newline the caret sits on an empty line past the file, not after the last word",
-)
 def test_a_file_ending_in_a_newline_that_ends_too_early_points_after_the_last_word() -> None:
     text = HEADER + "rule r: when line.units > 2 deny\n"
     code, line, column, _, _, message = syntax_error(text)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 import policyc
@@ -114,6 +114,7 @@ generated_cases = st.tuples(gen.policy_texts(), gen.claims())
 def assert_order_free(engine: policyc.Engine, claim: dict[str, Any], order: list[int]) -> None:
     shuffled = with_lines(claim, [claim["lines"][i] for i in order])
     before, after = by_line(engine.check(claim)), by_line(engine.check(shuffled))
+    event("some line has a finding" if any(line.findings for line in before.values()) else "no finding")
     assert before.keys() == after.keys()
     for number, line in before.items():
         assert verdict_of(line) == verdict_of(after[number]), number
@@ -171,6 +172,7 @@ def assert_split_keeps_caps(engine: policyc.Engine, rules: Mapping[str, ir.RuleI
     limits = aggregate_limits(rules)
     before = cap_verdicts(claim, engine.check(claim), limits)
     after = cap_verdicts(split, engine.check(split), limits)
+    event("a cap fired" if before else "no cap fired")
     assert before == after
 
 
@@ -201,6 +203,7 @@ def bumped_claims(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 def assert_more_units_keep_limits(engine: policyc.Engine, pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
     claim, bumped = pair
     before, after = by_line(engine.check(claim)), by_line(engine.check(bumped))
+    event("a limit fired before" if any(findings_of_kind(l, "limit") for l in before.values()) else "no limit before")
     for number, line in before.items():
         lost = findings_of_kind(line, "limit") - findings_of_kind(after[number], "limit")
         assert not lost, f"line {number} lost {sorted(lost)}"
@@ -243,6 +246,7 @@ def test_adding_a_payable_primary_never_denies_an_addon_seed(
     added = with_lines(claim, [*claim["lines"], {"line": primary_number, "code": "99601", "modifiers": [], "units": 1, "date": day}])
     before, after = by_line(seed_engine.check(claim)), by_line(seed_engine.check(added))
     assume(after[primary_number].status == "paid")
+    event("the 99602 had an add-on finding before" if findings_of_kind(before[addon_number], "addon") else "it had none")
     for number, line in before.items():
         # Under the seed policies a paid 99601 on its own changes no other rule's verdict on the old lines.
         assert non_addon_findings(line) == non_addon_findings(after[number]), number
@@ -283,6 +287,7 @@ def test_adding_a_payable_primary_never_denies_an_addon_generated(
     new = after[primary_number]
     assume(new.status != "denied" and new.allowed_units > 0)
     assume(all(non_addon_findings(line) == non_addon_findings(after[n]) for n, line in before.items()))
+    event("the add-on line had an add-on finding before" if findings_of_kind(before[addon_number], "addon") else "it had none")
     for number, line in before.items():
         gained = findings_of_kind(after[number], "addon") - findings_of_kind(line, "addon")
         assert not gained, f"line {number} ({line.code}) gained {sorted(gained)}"
@@ -337,6 +342,8 @@ def test_every_claim_yields_one_result_in_order_generated(policy: gen.GeneratedP
 # ---------------------------------------------------------------- 6. status is the strongest finding
 
 def assert_status_is_strongest(result: ClaimResult) -> None:
+    for status in sorted({line.status for line in result.lines}):
+        event(f"a line is {status}")
     for line in result.lines:
         strengths = [STATUS_STRENGTH[f.status] for f in line.findings]
         expected = max(strengths, default=0)
@@ -376,6 +383,7 @@ anything = st.one_of(gen.json_values, gen.claim_shaped_junk())
 
 def assert_checks_quietly(engine: policyc.Engine, value: object) -> None:
     result = engine.check(value)  # type: ignore[arg-type]
+    event(result.status)
     assert result.status in ("processed", "rejected")
     if result.status == "rejected":
         assert result.errors and not result.lines
