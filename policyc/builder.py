@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
@@ -25,7 +26,8 @@ def meta_span(meta: Meta) -> Span:
 
 
 def unquote(token: Token) -> str:
-    return bytes(str(token)[1:-1], "utf-8").decode("unicode_escape") if "\\" in token else str(token)[1:-1]
+    """The text between the quotes; a backslash keeps the next character as it is (`\\"`, `\\\\`)."""
+    return re.sub(r"\\(.)", r"\1", str(token)[1:-1])
 
 
 def to_date(token: Token) -> datetime.date:

@@ -32,9 +32,13 @@ class Checker:
         self.sets: dict[str, frozenset[str]] = {}
         self.set_lines: dict[str, int] = {}
         self.all_set_names: set[str] = set()
+        self.defining: str | None = None
+        self.policy_dates: n.DateRange | None = None
 
     def check(self, policy: n.Policy) -> None:
         self.all_set_names = {d.name for d in policy.code_sets}
+        dates = [f.value for f in policy.header_values("effective") if isinstance(f.value, n.DateRange)]
+        self.policy_dates = dates[0] if dates else None
         self.check_header(policy)
         items: list[n.CodeSetDef | n.Rule] = sorted(
             [*policy.code_sets, *policy.rules], key=lambda item: item.span.start
@@ -84,7 +88,9 @@ class Checker:
                 f"it is first defined on line {self.set_lines[definition.name]}; rename one of them",
             )
         reported = len(self.sink.diagnostics)
+        self.defining = definition.name
         self.check_set_expr(definition.expr)
+        self.defining = None
         members = evaluate_set(definition.expr, self.sets)
         if not members and len(self.sink.diagnostics) == reported:
             self.sink.error(
@@ -125,6 +131,12 @@ class Checker:
             )
 
     def report_unknown_set(self, ref: n.SetRef) -> None:
+        if ref.name == self.defining:
+            self.sink.error(
+                "POL202", ref.span, f"code set `{ref.name}` cannot include itself",
+                "list its codes here, or name other sets defined above",
+            )
+            return
         if ref.name in self.all_set_names:
             self.sink.error(
                 "POL202", ref.span, f"code set `{ref.name}` is used before it is defined",
@@ -221,6 +233,7 @@ class Checker:
             self.sink.error("POL219", extra_clause.span, "this clause is given twice in the rule", "keep one of them")
         for dates in rule.dates:
             self.check_date_range(dates)
+            self.check_within_policy(dates)
         for action in actions:
             if isinstance(action, n.CutBack) and not isinstance(rule.body, n.Limit):
                 self.sink.error(
@@ -229,20 +242,40 @@ class Checker:
             if isinstance(action, (n.Deny, n.CutBack)):
                 self.check_adjustment(action)
 
+    def check_within_policy(self, dates: n.DateRange) -> None:
+        """A rule whose dates share no day with its policy's can never apply."""
+        policy = self.policy_dates
+        if policy is None:
+            return
+        before = dates.end is not None and dates.end < policy.start
+        after = policy.end is not None and dates.start > policy.end
+        if before or after:
+            until = f" until {policy.end}" if policy.end else ""
+            self.sink.error(
+                "POL221", dates.span, "the rule's dates lie outside its policy's dates, so it never applies",
+                f"the policy is effective {policy.start}{until}; move the rule's dates inside them",
+            )
+
     def check_adjustment(self, action: n.Deny | n.CutBack) -> None:
         group, carc = action.adjustment.split("-", 1)
+        adjustment_span = self.word_span(action.adjustment, action.span)
         if refdata.lookup("Group", group) is None:
-            hint = did_you_mean(group, refdata.codes_of_kind("Group")) or "group codes are CO, CR, OA, PI and PR"
-            self.sink.error("POL209", action.span, f"unknown claim adjustment group code `{group}`", hint)
+            hint = "group codes are CO (contractual), CR, OA, PI and PR (patient responsibility)"
+            self.sink.error("POL209", adjustment_span, f"unknown claim adjustment group code `{group}`", hint)
         if refdata.lookup("CARC", carc) is None:
             self.sink.error(
-                "POL209", action.span, f"unknown CARC `{carc}`",
+                "POL209", adjustment_span, f"unknown CARC `{carc}`",
                 "use a code from the X12 claim adjustment reason code list (like `CO-97`, `CO-151`)",
             )
         for rarc in action.rarcs:
             if refdata.lookup("RARC", rarc) is None:
                 hint = did_you_mean(rarc, refdata.codes_of_kind("RARC")) or "use a code from the CMS RARC list"
-                self.sink.error("POL209", action.span, f"unknown RARC `{rarc}`", hint)
+                self.sink.error("POL209", self.word_span(rarc, action.span), f"unknown RARC `{rarc}`", hint)
+
+    def word_span(self, word: str, within: Span) -> Span:
+        """The span of `word` inside `within`, so the caret points at the bad code, not the whole action."""
+        found = self.sink.source.text.find(word, within.start, within.end)
+        return Span(found, found + len(word)) if found >= 0 else within
 
     # -------------------------------------------------------------- conditions
 
@@ -305,7 +338,10 @@ class Checker:
                     if not is_modifier(modifier):
                         self.sink.error("POL208", line.span, f"`{modifier}` is not a modifier", MODIFIER_SHAPE_HELP)
                 if line.number in numbers:
-                    self.sink.error("POL220", line.span, f"line {line.number} appears twice in the test", "")
+                    self.sink.error(
+                        "POL220", line.span, f"line {line.number} appears twice in the test",
+                        "give each line of a test its own number",
+                    )
                 numbers.add(line.number)
         for expectation in test.expectations:
             if expectation.adjustment is not None:

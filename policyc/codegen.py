@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterable
 
 from policyc import ir
 from policyc.fields import FIELDS
@@ -35,6 +36,18 @@ def py_name(text: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_")
 
 
+def unique_names(set_names: Iterable[str]) -> dict[str, str]:
+    """Python constants for code sets; `a-b` and `a_b` would both be SET_A_B, so later ones get a suffix."""
+    names: dict[str, str] = {}
+    for name in set_names:
+        candidate = base = f"SET_{py_name(name).upper()}"
+        suffix = 2
+        while candidate in names.values():
+            candidate, suffix = f"{base}_{suffix}", suffix + 1
+        names[name] = candidate
+    return names
+
+
 def py_date(day: datetime.date | None) -> str:
     return "None" if day is None else f"date({day.year}, {day.month}, {day.day})"
 
@@ -63,7 +76,7 @@ class Generator:
     def __init__(self, policy: ir.PolicyIR) -> None:
         self.policy = policy
         self.out = Writer()
-        self.set_names = {s.name: f"SET_{py_name(s.name).upper()}" for s in policy.code_sets}
+        self.set_names = unique_names(s.name for s in policy.code_sets)
         self.functions: list[tuple[ir.RuleIR, str, str]] = []
         self.temp = 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 
 from policyc import ir
@@ -97,7 +98,7 @@ class Lowerer:
             action=self.action(rule.actions[0]),
             rationale=rationale,
             body=self.body(rule.body),
-            text=" ".join(body_text.split()),
+            text=" ".join(without_comments(body_text).split()),
         )
 
     def action(self, action: n.Action) -> ir.ActionIR:
@@ -155,6 +156,14 @@ class Lowerer:
         if isinstance(cond, n.FieldInValues):
             return ir.CondValueIn(cond.field, cond.negated, tuple(v.value for v in cond.values))
         return ir.CondCompare(cond.field, cond.operator, cond.value.value)
+
+
+_STRING_OR_COMMENT = re.compile(r'("(?:[^"\\\n]|\\.)*")|#[^\n]*')
+
+
+def without_comments(text: str) -> str:
+    """Source text with its `#` comments removed (but not a `#` inside a quoted string)."""
+    return _STRING_OR_COMMENT.sub(lambda m: m.group(1) or "", text)
 
 
 def scope_ir(scope: n.Scope | None) -> ir.ScopeIR:

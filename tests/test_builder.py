@@ -141,9 +141,6 @@ def test_unquote() -> None:
     assert unquote(Token("STRING", '""')) == ""
 
 
-@pytest.mark.xfail(
-    strict=True, reason="unquote decodes escapes with unicode_escape, which turns UTF-8 bytes into mojibake"
-)
 def test_unquote_keeps_non_ascii_beside_an_escape() -> None:
     from lark import Token
 

@@ -315,9 +315,6 @@ def test_generated_code_reads_like_the_policy(everything: CompiledPolicy) -> Non
     compile(python, "<test>", "exec")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="code sets `a-b` and `a_b` both become SET_A_B, so the second overwrites the first"
-)
 def test_code_set_names_that_differ_only_by_dash_and_underscore_stay_apart() -> None:
     policy = compile_text(
         "policy p plans all effective 2025-01-01\n"

@@ -312,9 +312,6 @@ def test_rule_ir_fields() -> None:
     assert rule.text == "limit 99601 to 4 units per day by the same provider"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="RuleIR.text is sliced from the source, so a comment inside the body leaks into it"
-)
 def test_rule_text_leaves_out_comments() -> None:
     rule = only_rule(
         H + "rule r:\n  when line has modifier SH   # the second therapy\n    and line.units > 2\n  deny CO-4"

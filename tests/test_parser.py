@@ -462,7 +462,6 @@ def test_or_at_the_end_of_a_line() -> None:
     assert parse_condition("line has modifier SH or\n    SJ") == SH_SJ
 
 
-@pytest.mark.xfail(strict=True, reason="ALT_OR's lookahead `\\s+[A-Z0-9]` does not skip a comment after `or`")
 def test_a_comment_between_or_and_the_next_code() -> None:
     assert parse_condition("line has modifier SH or # the second concurrent therapy\n    SJ") == SH_SJ
 
