@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import json
@@ -22,8 +23,30 @@ from policyc.results import ClaimResult
 EXIT_OK, EXIT_POLICY_ERROR, EXIT_USAGE = 0, 1, 2
 
 
+# Commands that live in their own modules, imported only when used so `policyc check` starts fast.
+LAZY_COMMANDS = {
+    "fmt": "policyc.formatter:fmt_command",
+    "lint": "policyc.lint:lint_command",
+    "test": "policyc.testrunner:test_command",
+    "diff": "policyc.policydiff:diff_command",
+    "fuzz": "policyc.fuzz:fuzz_command",
+    "lsp": "policyc.lsp:lsp_command",
+}
+
+
 class PolicycGroup(click.Group):
-    """A group that turns any unexpected exception into a short message instead of a traceback."""
+    """A group that loads its larger commands lazily and turns any unexpected exception into a short message."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
