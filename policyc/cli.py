@@ -29,6 +29,7 @@ LAZY_COMMANDS = {
     "lint": "policyc.lint:lint_command",
     "test": "policyc.testrunner:test_command",
     "diff": "policyc.policydiff:diff_command",
+    "explain": "policyc.explain:explain_command",
     "fuzz": "policyc.fuzz:fuzz_command",
     "lsp": "policyc.lsp:lsp_command",
 }
