@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import os
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path

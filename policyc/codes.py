@@ -12,7 +12,8 @@ class CodeShape(Enum):
     """The families of procedure code a line or a `.pol` literal may hold."""
 
     CPT = "CPT (5 digits)"
-    CPT_SUFFIXED = "CPT with a letter (4 digits and A, F, M, T or U: vaccine administration, category II/III, MAAA, PLA)"
+    # vaccine administration (A), category II (F), multianalyte assays (M), category III (T), lab analyses (U)
+    CPT_SUFFIXED = "CPT with a letter (4 digits and A, F, M, T or U)"
     HCPCS_II = "HCPCS Level II (a letter and 4 digits)"
 
 

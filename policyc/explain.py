@@ -17,8 +17,8 @@ from rich.text import Text
 from policyc import ir
 from policyc.claimfile import ClaimFileError, read_claims
 from policyc.claims import Claim, Line, Rejection
-from policyc.compiler import find_policy_files, load_python, read_source, to_ir
 from policyc.codegen import generate
+from policyc.compiler import find_policy_files, load_python, read_source, to_ir
 from policyc.engine import Engine
 from policyc.fields import FIELDS
 from policyc.results import ClaimResult, LineResult
@@ -51,7 +51,8 @@ class LineExplanation:
     looks: tuple[RuleLook, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "code": self.code, "status": self.status, "rules": [r.to_dict() for r in self.looks]}
+        rules = [look.to_dict() for look in self.looks]
+        return {"line": self.line, "code": self.code, "status": self.status, "rules": rules}
 
 
 class Explainer:
@@ -113,7 +114,8 @@ def in_scope(scope: ir.ScopeIR, line: Line, claim: Claim, codes: frozenset[str])
 def limit_facts(body: ir.LimitIR, line: Line, claim: Claim, standing: set[int]) -> tuple[Facts, str | None]:
     if body.scope.extent == "line":
         over = line.units - body.cap
-        return {"units": line.units, "cap": body.cap, "per": "line"}, f"bill at most {body.cap} units on this line (drop {over})"
+        fix = f"bill at most {body.cap} units on this line (drop {over})"
+        return {"units": line.units, "cap": body.cap, "per": "line"}, fix
     lines = [line, *in_scope(body.scope, line, claim, body.codes.members)]
     total = sum(other.units for other in lines)
     facts = {"total_units": total, "cap": body.cap, "per": body.scope.extent, "lines": sorted(o.line for o in lines)}
@@ -128,7 +130,10 @@ def addon_facts(body: ir.AddonIR, line: Line, claim: Claim, standing: set[int]) 
     primaries = in_scope(body.scope, line, claim, body.primaries.members)
     found = sorted(p.line for p in primaries if p.line in standing)
     denied = sorted(p.line for p in primaries if p.line not in standing)
-    facts = {"role": "add-on", "primaries": body.primaries.describe(), "standing_primary_lines": found, "denied_primary_lines": denied}
+    facts = {
+        "role": "add-on", "primaries": body.primaries.describe(),
+        "standing_primary_lines": found, "denied_primary_lines": denied,
+    }
     if denied:
         fix = f"make line {denied[0]} payable: it is the primary this add-on needs"
     else:

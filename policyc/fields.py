@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import datetime
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import attrs
 

@@ -11,7 +11,9 @@ from rich.text import Text
 
 from policyc.results import ClaimResult, Finding
 
-STATUS_STYLE = {"paid": "green", "denied": "bold red", "reduced": "yellow", "review": "cyan", "rejected": "bold magenta"}
+STATUS_STYLE = {
+    "paid": "green", "denied": "bold red", "reduced": "yellow", "review": "cyan", "rejected": "bold magenta",
+}
 
 
 class Summary:
@@ -30,11 +32,15 @@ class Summary:
     def line(self) -> str:
         claims = sum(self.claims.values())
         lines = sum(self.lines.values())
-        by_status = ", ".join(f"{self.lines[s]} {s}" for s in ("paid", "denied", "reduced", "review") if self.lines[s])
-        rejected = f" ({self.claims['rejected']} rejected)" if self.claims["rejected"] else ""
-        return f"checked {claims} claim{'s' if claims != 1 else ''}{rejected}: {lines} line{'s' if lines != 1 else ''}" + (
-            f", {by_status}" if by_status else ""
+        by_status = "".join(
+            f", {self.lines[s]} {s}" for s in ("paid", "denied", "reduced", "review") if self.lines[s]
         )
+        rejected = f" ({self.claims['rejected']} rejected)" if self.claims["rejected"] else ""
+        return f"checked {_count(claims, 'claim')}{rejected}: {_count(lines, 'line')}{by_status}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 class PipeConsole(Console):
