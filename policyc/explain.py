@@ -192,7 +192,8 @@ def pair_facts(body: ir.PairIR, line: Line, claim: Claim, standing: set[int]) ->
     if line.code not in body.column2.members:
         return {"role": f"column 1 of {body.column2.describe()}"}, None
     anchors = in_scope(body.scope, line, claim, body.column1.members)
-    facts = {"role": "column 2", "column1_lines": sorted(o.line for o in anchors), "bypass_modifiers": sorted(body.bypass)}
+    column1_lines = sorted(o.line for o in anchors)
+    facts = {"role": "column 2", "column1_lines": column1_lines, "bypass_modifiers": sorted(body.bypass)}
     if body.bypass:
         modifiers = " or ".join(sorted(body.bypass))
         return facts, f"add modifier {modifiers} when the services were distinct"
