@@ -1,0 +1,167 @@
+"""Benchmark policyc against the same national edits by hand, in DuckDB and in two rule engines; prints a table.
+
+    python -m bench.run                    # 1,000,000 lines (about a minute or two on 2 cores)
+    python -m bench.run --lines 100000     # a quicker look
+
+Every figure comes from this run on this machine; nothing is asserted, the table is for reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+
+import policyc
+from bench import baselines
+from bench.workload import CMS, REPO, ClaimMaker, Tables, read_tables
+from policyc.claims import Claim
+
+CHUNK = 20_000
+LOAD_SNIPPET = (
+    "import time, policyc; t = time.perf_counter(); policyc.load({path!r}); print(time.perf_counter() - t)"
+)
+
+
+@attrs.frozen
+class Figure:
+    name: str
+    lines: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.lines / self.seconds if self.seconds else float("inf")
+
+
+def chunks(tables: Tables, seed: int, total_lines: int) -> Iterator[list[Claim]]:
+    """The same claims for every contender, made chunk by chunk so making them is never timed."""
+    maker = ClaimMaker(tables, seed)
+    batch: list[Claim] = []
+    for claim in maker.claims(total_lines):
+        batch.append(claim)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def timed_pass(tables: Tables, seed: int, lines: int, check: Callable[[list[Claim]], Counter[str]]) -> tuple[float, Counter[str]]:
+    seconds, denied = 0.0, Counter[str]()
+    for batch in chunks(tables, seed, lines):
+        start = time.perf_counter()
+        denied.update(check(batch))
+        seconds += time.perf_counter() - start
+    return seconds, denied
+
+
+def policyc_denials(engine: policyc.Engine) -> Callable[[list[Claim]], Counter[str]]:
+    def check(batch: list[Claim]) -> Counter[str]:
+        denied: Counter[str] = Counter()
+        for claim in batch:
+            for line in engine.check(claim).lines:
+                denied.update({f.adjustment for f in line.findings if f.action == "deny" and f.adjustment})
+        return denied
+
+    return check
+
+
+def load_time(cache_dir: str) -> float:
+    """Seconds for `policyc.load` of the national policies in a fresh process (imports not counted)."""
+    env = {**os.environ, "POLICYC_CACHE_DIR": cache_dir}
+    code = LOAD_SNIPPET.format(path=str(CMS))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    return float(out.stdout.strip())
+
+
+def sample_lines(tables: Tables, seed: int, count: int) -> list[policyc.Line]:
+    return [line for batch in chunks(tables, seed, count) for claim in batch for line in claim.lines]
+
+
+def run(lines: int, seed: int, sample: int) -> None:
+    tables = read_tables()
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory() as cache:
+        cold, warm = load_time(cache), load_time(cache)
+    engine = policyc.load(CMS)
+    seconds, ours = timed_pass(tables, seed, lines, policyc_denials(engine))
+    figures.append(Figure("policyc (compiled .pol, tables as lookups)", lines, seconds))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    seconds, theirs = timed_pass(tables, seed, lines, lambda batch: baselines.handwritten(batch, tables))
+    figures.append(Figure("hand-written Python, dictionaries", lines, seconds))
+    figures.append(duckdb_figure(tables, seed, lines))
+    figures.extend(rule_engine_figures(tables, seed, sample))
+    print_report(figures, ours, theirs, cold, warm, peak_mb)
+
+
+def duckdb_figure(tables: Tables, seed: int, lines: int) -> Figure:
+    path = baselines.temp_csv()
+    baselines.write_lines_csv((c for batch in chunks(tables, seed, lines) for c in batch), path)
+    start = time.perf_counter()
+    con = baselines.duckdb_connection(path)
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    denied = baselines.duckdb_denials(con)
+    seconds = time.perf_counter() - start
+    note = f"query only; loading the lines and tables took {loaded:.2f} s more; denials {dict(sorted(denied.items()))}"
+    return Figure("DuckDB, one SQL query", lines, seconds, note)
+
+
+def rule_engine_figures(tables: Tables, seed: int, sample: int) -> list[Figure]:
+    sampled = sample_lines(tables, seed, sample)
+    start = time.perf_counter()
+    baselines.rule_engine_mue(sampled, tables)
+    rule_engine_seconds = time.perf_counter() - start
+    decision = baselines.zen_engine_decision(tables)
+    start = time.perf_counter()
+    baselines.zen_engine_mue(sampled, decision)
+    zen_seconds = time.perf_counter() - start
+    note = f"MUE per-line check only, {len(sampled):,} sampled lines; the rate extrapolates"
+    return [
+        Figure("rule-engine (one rule per MUE row)", len(sampled), rule_engine_seconds, note),
+        Figure("zen-engine (MUE as a JDM decision table)", len(sampled), zen_seconds, note),
+    ]
+
+
+def print_report(
+    figures: list[Figure], ours: Counter[str], theirs: Counter[str], cold: float, warm: float, peak_mb: float
+) -> None:
+    policyc_rate = figures[0].rate
+    print(f"{'contender':46} {'lines':>10} {'seconds':>9} {'lines/s':>11} {'policyc is':>12}")
+    for figure in figures:
+        ratio = policyc_rate / figure.rate
+        print(f"{figure.name:46} {figure.lines:>10,} {figure.seconds:>9.2f} {figure.rate:>11,.0f} {ratio:>10.2f}x")
+        if figure.note:
+            print(f"    {figure.note}")
+    agree = "agree" if ours == theirs else "DISAGREE"
+    print(f"\ndenied lines by code: policyc {dict(sorted(ours.items()))}, hand-written {dict(sorted(theirs.items()))} ({agree})")
+    hand = figures[1]
+    print(f"policyc / hand-written time: {figures[0].seconds / hand.seconds:.2f} (target <= 1.5)")
+    for figure in figures[3:]:
+        print(f"{figure.name}: policyc is {policyc_rate / figure.rate:,.0f}x faster (target >= 100)")
+    print(f"load MUE + AOC + PTP policies: cold {cold:.2f} s (target < 2), from the cache {warm:.2f} s (target < 0.3)")
+    print(f"peak memory after the policyc pass: {peak_mb:,.0f} MB (target < 1024)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000, help="claim lines to generate (default 1,000,000)")
+    parser.add_argument("--seed", type=int, default=2024, help="seed of the claim generator")
+    parser.add_argument("--sample", type=int, default=300, help="lines run through the rule engines")
+    args = parser.parse_args()
+    run(args.lines, args.seed, args.sample)
+
+
+if __name__ == "__main__":
+    main()
