@@ -83,6 +83,10 @@ class NodeBuilder(Transformer[Token, n.Policy]):
     def effective(self, meta: Meta, children: list[Token]) -> n.HeaderField:
         return n.HeaderField("effective", self._date_range(meta, children), span=meta_span(meta))
 
+    def extends(self, meta: Meta, children: list[Token]) -> n.HeaderField:
+        span = Span(tok_span(children[0]).start, tok_span(children[-1]).end)
+        return n.HeaderField("extends", tuple(str(c) for c in children), span=span)
+
     def _date_range(self, meta: Meta, children: list[Token]) -> n.DateRange:
         end = to_date(children[1]) if len(children) > 1 else None
         return n.DateRange(to_date(children[0]), end, span=meta_span(meta))
@@ -158,6 +162,39 @@ class NodeBuilder(Transformer[Token, n.Policy]):
 
     def when_rule(self, meta: Meta, children: list[Any]) -> n.When:
         return n.When(children[0], span=meta_span(meta))
+
+    # -------------------------------------------------------------- tables
+
+    def table_limit_rule(self, meta: Meta, children: list[Any]) -> n.TableLimit:
+        return n.TableLimit(children[0], _opt(children, 1), span=meta_span(meta))
+
+    def table_addon_rule(self, meta: Meta, children: list[Any]) -> n.TableAddon:
+        return n.TableAddon(children[0], _opt(children, 1), span=meta_span(meta))
+
+    def table_pair_rule(self, meta: Meta, children: list[Any]) -> n.TablePair:
+        setting = next((c for c in children[1:] if isinstance(c, Token)), None)
+        scope = next((c for c in children[1:] if isinstance(c, n.Scope)), None)
+        setting_span = tok_span(setting) if setting is not None else n.NO_SPAN
+        name = str(setting) if setting is not None else None
+        return n.TablePair(children[0], name, scope, setting_span=setting_span, span=meta_span(meta))
+
+    def table_setting(self, meta: Meta, children: list[Token]) -> Token:
+        return children[0]
+
+    def table_ref(self, meta: Meta, children: list[Token]) -> n.TableRef:
+        paths = tuple(n.TablePath(unquote(c), span=tok_span(c)) for c in children if c.type == "STRING")
+        fmt = next((c for c in children if c.type == "NAME"), None)
+        fmt_span = tok_span(fmt) if fmt is not None else n.NO_SPAN
+        return n.TableRef(paths, str(fmt) if fmt is not None else None, format_span=fmt_span, span=meta_span(meta))
+
+    def switch_off_mue(self, meta: Meta, children: list[Any]) -> n.SwitchOff:
+        return n.SwitchOff("mue", _expr(children[0]), span=meta_span(meta))
+
+    def switch_off_addon(self, meta: Meta, children: list[Any]) -> n.SwitchOff:
+        return n.SwitchOff("addon", _expr(children[0]), span=meta_span(meta))
+
+    def switch_off_pair(self, meta: Meta, children: list[Any]) -> n.SwitchOff:
+        return n.SwitchOff("pair", _expr(children[0]), _expr(children[1]), span=meta_span(meta))
 
     def scope(self, meta: Meta, children: list[Any]) -> n.Scope:
         if children[0] in ("claim", "day"):

@@ -13,9 +13,13 @@ from policyc.fields import FIELDS
 from policyc.lower import evaluate_set, ordinal_label
 from policyc.source import Span
 
-HEADER_FIELDS = ("payer", "source", "plans", "effective")
+HEADER_FIELDS = ("payer", "source", "plans", "effective", "extends")
 REQUIRED_HEADER = {"plans": "plans all", "effective": "effective 2025-01-01"}
-NEEDS_SCOPE = (n.Addon, n.Bundle, n.Pair, n.Sequence)
+NEEDS_SCOPE = (n.Addon, n.Bundle, n.Pair, n.Sequence, n.TableAddon, n.TablePair)
+SCOPE_EXAMPLE = "a scope such as `on the same day by the same provider`"
+KIND_WORDS = {n.TableAddon: "addon table", n.TablePair: "pair table", n.TableLimit: "mue table"}
+TABLE_FORMATS = ("cms", "flat")
+TABLE_SETTINGS = ("practitioner", "outpatient_hospital")
 ORDERED_OPERATORS = ("<", "<=", ">", ">=")
 
 
@@ -34,6 +38,7 @@ class Checker:
         self.all_set_names: set[str] = set()
         self.defining: str | None = None
         self.policy_dates: n.DateRange | None = None
+        self.extends = False
 
     def check(self, policy: n.Policy) -> None:
         self.all_set_names = {d.name for d in policy.code_sets}
@@ -71,6 +76,13 @@ class Checker:
         for field in policy.header_values("effective"):
             if isinstance(field.value, n.DateRange):
                 self.check_date_range(field.value)
+        for field in policy.header_values("extends"):
+            if isinstance(field.value, tuple) and policy.id in field.value:
+                self.sink.error(
+                    "POL307", field.span, f"policy `{policy.id}` cannot extend itself",
+                    "name the national policy whose tables this one starts from",
+                )
+        self.extends = bool(policy.header_values("extends"))
 
     def check_date_range(self, dates: n.DateRange) -> None:
         if dates.end is not None and dates.end < dates.start:
@@ -167,12 +179,16 @@ class Checker:
         self.check_clauses(rule)
 
     def check_body(self, body: n.RuleBody) -> None:
-        if isinstance(body, NEEDS_SCOPE) and body.scope is None:
-            kind = type(body).__name__.lower()
+        if _unscoped(body):
+            kind = KIND_WORDS.get(type(body), type(body).__name__.lower())
+            scope = "`by the same provider`" if isinstance(body, n.TableLimit) else SCOPE_EXAMPLE
             self.sink.error(
                 "POL214", body.span, f"this {kind} rule does not say which lines it looks at together",
-                "add a scope such as `on the same day by the same provider`",
+                f"add {scope}",
             )
+        if isinstance(body, (n.TableLimit, n.TableAddon, n.TablePair, n.SwitchOff)):
+            self.check_table_body(body)
+            return
         if isinstance(body, n.Addon):
             self.check_set_expr(body.addons)
             self.check_set_expr(body.primaries)
@@ -195,6 +211,30 @@ class Checker:
             self.check_modifiers(body.bypass)
         else:
             self.check_condition(body.condition)
+
+    def check_table_body(self, body: n.TableLimit | n.TableAddon | n.TablePair | n.SwitchOff) -> None:
+        if isinstance(body, n.SwitchOff):
+            self.check_set_expr(body.codes)
+            if body.column2 is not None:
+                self.check_set_expr(body.column2)
+            if not self.extends:
+                self.sink.error(
+                    "POL305", body.span, "`switch off` only applies to rows of a policy this one extends",
+                    "add `extends <policy-id>` to the header, naming the policy whose table rows to switch off",
+                )
+            return
+        fmt = body.table.format
+        if fmt is not None and fmt not in TABLE_FORMATS:
+            self.sink.error(
+                "POL302", body.table.format_span, f"unknown table format `{fmt}`",
+                did_you_mean(fmt, TABLE_FORMATS)
+                or "write `format cms` (the file as CMS publishes it) or `format flat`",
+            )
+        if isinstance(body, n.TablePair) and body.setting is not None and body.setting not in TABLE_SETTINGS:
+            self.sink.error(
+                "POL303", body.setting_span, f"unknown setting `{body.setting}`",
+                did_you_mean(body.setting, TABLE_SETTINGS) or "settings are `practitioner` and `outpatient_hospital`",
+            )
 
     def check_ranks(self, body: n.Sequence) -> None:
         seen: dict[frozenset[str], n.Rank] = {}
@@ -221,21 +261,34 @@ class Checker:
             seen[key] = rank
 
     def check_clauses(self, rule: n.Rule) -> None:
-        actions = rule.actions
-        if not actions:
+        actions: tuple[n.Action, ...] = rule.actions
+        if isinstance(rule.body, n.SwitchOff):
+            for action in actions:
+                self.sink.error(
+                    "POL212", action.span, "a `switch off` rule takes no action",
+                    "remove the action: the rows just stop applying",
+                )
+            actions = ()
+        elif not actions:
             self.sink.error(
                 "POL212", rule.id_span, f"rule `{rule.id}` has no action",
                 "end the rule with an action such as `deny CO-97 M15` or `review \"why\"`",
             )
         for extra in actions[1:]:
             self.sink.error("POL212", extra.span, f"rule `{rule.id}` has more than one action", "keep one action")
-        for extra_clause in (*rule.rationales[1:], *rule.dates[1:]):
+        extra_clauses: list[n.Rationale | n.DateRange] = [*rule.rationales[1:], *rule.dates[1:]]
+        for extra_clause in extra_clauses:
             self.sink.error("POL219", extra_clause.span, "this clause is given twice in the rule", "keep one of them")
         for dates in rule.dates:
             self.check_date_range(dates)
             self.check_within_policy(dates)
         for action in actions:
-            if isinstance(action, n.CutBack) and not isinstance(rule.body, n.Limit):
+            if isinstance(rule.body, n.TableLimit) and isinstance(action, (n.Deny, n.CutBack)) and action.appealable:
+                self.sink.error(
+                    "POL304", self.word_span("appealable", action.span),
+                    "the MUE table says which findings are appealable (its MAI 3 rows)", "remove `appealable`",
+                )
+            if isinstance(action, n.CutBack) and not isinstance(rule.body, (n.Limit, n.TableLimit)):
                 self.sink.error(
                     "POL213", action.span, "only a `limit` rule can cut back units", "use `deny` for this rule"
                 )
@@ -299,14 +352,15 @@ class Checker:
         elif isinstance(cond, n.FieldInValues):
             for value in cond.values:
                 self.check_field(cond.field, cond.field_span, _literal_kind(value), value.span)
-        elif isinstance(cond, n.Compare):
-            if self.check_field(cond.field, cond.field_span, _literal_kind(cond.value), cond.value.span):
-                kind = FIELDS[cond.field].kind
-                if cond.operator in ORDERED_OPERATORS and kind not in ("number", "date"):
-                    self.sink.error(
-                        "POL217", cond.span, f"`{cond.field}` cannot be compared with `{cond.operator}`",
-                        "use `=`, `!=` or `in (...)` for text fields",
-                    )
+        elif isinstance(cond, n.Compare) and self.check_field(
+            cond.field, cond.field_span, _literal_kind(cond.value), cond.value.span
+        ):
+            kind = FIELDS[cond.field].kind
+            if cond.operator in ORDERED_OPERATORS and kind not in ("number", "date"):
+                self.sink.error(
+                    "POL217", cond.span, f"`{cond.field}` cannot be compared with `{cond.operator}`",
+                    "use `=`, `!=` or `in (...)` for text fields",
+                )
 
     def check_field(self, name: str, span: Span, kind: str, value_span: Span | None = None) -> bool:
         field = FIELDS.get(name)
@@ -353,8 +407,15 @@ class Checker:
                 )
 
 
+def _unscoped(body: n.RuleBody) -> bool:
+    """Whether a rule that must say which lines it looks at together does not."""
+    if isinstance(body, n.TableLimit):
+        return body.provider is None
+    return isinstance(body, NEEDS_SCOPE) and body.scope is None
+
+
 def _literal_kind(value: n.Literal) -> str:
-    if isinstance(value.value, bool) or isinstance(value.value, int):
+    if isinstance(value.value, (bool, int)):
         return "number"
     return "string" if isinstance(value.value, str) else "date"
 

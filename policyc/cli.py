@@ -18,6 +18,7 @@ from policyc.claimfile import ClaimFileError, ClaimRecord, read_claims
 from policyc.compiler import compile_paths, find_policy_files, read_source, to_python
 from policyc.diagnostics import PolicyError
 from policyc.engine import Engine
+from policyc.history import HistoryError, SqliteHistory
 from policyc.results import ClaimResult
 
 EXIT_OK, EXIT_POLICY_ERROR, EXIT_USAGE = 0, 1, 2
@@ -97,22 +98,34 @@ def load_engine(paths: Sequence[str]) -> Engine:
     "--format", "-f", "output_format", type=click.Choice(["json", "ndjson", "table"]), default="json",
     show_default=True, help="json: one array; ndjson: one result per line; table: for a person.",
 )
+@click.option(
+    "--history", "history_path", default=None, metavar="PATH.db",
+    help="Keep every checked claim in this SQLite file and count earlier claims in per-day edits.",
+)
 @click.argument("claims", metavar="CLAIMS")
-def check(policies: tuple[str, ...], output_format: str, claims: str) -> None:
+def check(policies: tuple[str, ...], output_format: str, history_path: str | None, claims: str) -> None:
     """Check the claims in CLAIMS (a JSON object, array or NDJSON file; - for stdin).
 
     Exit status: 0 when the run completed (denials are not errors), 1 when a policy does not
-    compile, 2 for bad usage or an unreadable claims file.
+    compile, 2 for bad usage, an unreadable claims file or an unusable history database.
     """
     engine = load_engine(policies)
-    results = engine.check_many(record.parsed for record in read_claims_or_exit(claims))
-    summary = report.Summary()
-    counted = summary.count(results)
-    if output_format == "table":
-        report.print_table(counted, summary)
-    else:
-        write_json(counted, sys.stdout, ndjson=output_format == "ndjson")
-        click.echo(summary.line(), err=True)
+    try:
+        if history_path is not None:
+            engine = Engine(engine.policies, history=SqliteHistory(history_path))
+        results = engine.check_many(record.parsed for record in read_claims_or_exit(claims))
+        summary = report.Summary()
+        counted = summary.count(results)
+        if output_format == "table":
+            report.print_table(counted, summary)
+        else:
+            write_json(counted, sys.stdout, ndjson=output_format == "ndjson")
+            click.echo(summary.line(), err=True)
+    except HistoryError as error:
+        # Claims checked before the error are recorded; the one being checked was rolled back.
+        sys.stdout.flush()
+        click.echo(f"policyc: {error}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 def read_claims_or_exit(path: str) -> Iterator[ClaimRecord]:

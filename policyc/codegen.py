@@ -77,7 +77,7 @@ class Generator:
         self.policy = policy
         self.out = Writer()
         self.set_names = unique_names(s.name for s in policy.code_sets)
-        self.functions: list[tuple[ir.RuleIR, str, str]] = []
+        self.functions: list[tuple[ir.RuleIR, str, str, dict[str, str]]] = []
         self.temp = 0
 
     def generate(self) -> str:
@@ -135,9 +135,33 @@ class Generator:
             dispatch = self.bundle(prefix, function, rule, body)
         elif isinstance(body, ir.PairIR):
             dispatch = self.pair(prefix, function, rule, body)
+        elif isinstance(body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
+            dispatch = self.table_rule(prefix, function, rule, body)
+        elif isinstance(body, ir.SwitchOffIR):
+            dispatch = self.switch_off(function, rule)
         else:
             dispatch = self.when(prefix, function, rule, body)
-        self.functions.append((rule, function, dispatch))
+        self.functions.append((rule, function, dispatch, self.extras(prefix, rule)))
+
+    def extras(self, prefix: str, rule: ir.RuleIR) -> dict[str, str]:
+        """Fields only table rules and the rules of an extending policy carry, written only when they apply."""
+        extras: dict[str, str] = {}
+        body = rule.body
+        if isinstance(body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
+            extras["table"] = f"{prefix}_TABLE"
+        override = None
+        if isinstance(body, ir.SwitchOffIR):
+            column2 = f", {self.set_expr(body.column2)}" if body.column2 is not None else ""
+            override = f"rt.Override({body.kind!r}, {self.set_expr(body.codes)}{column2})"
+        elif self.policy.extends and isinstance(body, ir.LimitIR):
+            override = f"rt.Override('mue', {prefix}_CODES)"
+        elif self.policy.extends and isinstance(body, ir.AddonIR):
+            override = f"rt.Override('addon', {prefix}_ADDONS)"
+        elif self.policy.extends and isinstance(body, ir.PairIR):
+            override = f"rt.Override('pair', {prefix}_COLUMN1, {prefix}_COLUMN2)"
+        if override is not None:
+            extras["overrides"] = override
+        return extras
 
     def open_function(self, function: str, rule: ir.RuleIR) -> None:
         self.out.line()
@@ -214,7 +238,8 @@ class Generator:
             w.indent()
             per = f"per {body.scope.extent}{body.scope.provider_phrase()}"
             where = "on {lines[0].date}" if body.scope.extent == "day" else "on the claim"
-            w.line(f"message = f'{{total}} units of {body.codes.describe()} {where} exceed the limit of {body.cap} {per}'")
+            limit = f"exceed the limit of {body.cap} {per}"
+            w.line(f"message = f'{{total}} units of {body.codes.describe()} {where} {limit}'")
             if cutting:
                 w.line(f"verdicts.extend(rt.cut_back(lines, {body.cap}, message))")
             else:
@@ -245,7 +270,8 @@ class Generator:
         bundled = self.constant(prefix, "BUNDLED", self.set_expr(body.bundled))
         into = self.constant(prefix, "INTO", self.set_expr(body.into))
         self.open_function(function, rule)
-        self.anchored(into, bundled, body.scope, None, f"{{line.code}} is included in {{anchor.code}} (line {{anchor.line}}) {body.scope.describe()}")
+        message = f"{{line.code}} is included in {{anchor.code}} (line {{anchor.line}}) {body.scope.describe()}"
+        self.anchored(into, bundled, body.scope, None, message)
         self.close_function()
         return f"{bundled} | {into}"
 
@@ -282,6 +308,54 @@ class Generator:
         w.dedent()
         w.dedent()
 
+    def table_rule(
+        self, prefix: str, function: str, rule: ir.RuleIR, body: ir.TableLimitIR | ir.TableAddonIR | ir.TablePairIR
+    ) -> str:
+        """A table rule reads its rows from dictionaries (TABLES, filled in by the compiler) through the runtime."""
+        w, table = self.out, body.table
+        w.line(f"# {table.kind} table {table.describe()}: {table.rows} rows, sha256 {table.digest}")
+        bound = f"rt.BoundTable({table.kind!r}, {table.describe()!r}, TABLES[{table.digest!r}])"
+        name = self.constant(prefix, "TABLE", bound)
+        codes = self.constant(prefix, "CODES", f"{name}.data.codes")
+        # On the same day by the billing provider (or any provider), the date alone tells the claim's lines apart
+        # (and earlier claims' lines enter only from that provider), so the runtime needs no key function.
+        key = "None"
+        if body.scope.extent != "day" or body.scope.provider == "rendering":
+            key = f"{prefix}_key"
+            w.line()
+            w.line()
+            w.line(f"def {key}(line, claim):")
+            w.indent()
+            w.line(f"return {scope_key(body.scope)}")
+            w.dedent()
+        w.line()
+        w.line()
+        w.line(f"def {function}(bucket, claim, standing, skip=None, added=None):")
+        w.indent()
+        w.line(repr(rule.text))
+        if isinstance(body, ir.TableLimitIR):
+            where = body.scope.provider_phrase()
+            cutting = rule.action.kind == "cut back"
+            w.line(f"return rt.mue_verdicts({name}, bucket, claim, {key}, {where!r}, {cutting}, skip)")
+        elif isinstance(body, ir.TableAddonIR):
+            where = " " + body.scope.describe()
+            w.line(f"return rt.addon_verdicts({name}, bucket, claim, standing, {key}, {where!r}, skip, added)")
+        else:
+            where = " " + body.scope.describe()
+            w.line(f"return rt.pair_verdicts({name}, bucket, claim, {key}, {where!r}, skip)")
+        w.dedent()
+        return codes
+
+    def switch_off(self, function: str, rule: ir.RuleIR) -> str:
+        """A switch-off rule judges no line: the engine reads its `overrides` and skips the rows it names."""
+        self.out.line()
+        self.out.line(f"def {function}(bucket, claim, standing):")
+        self.out.indent()
+        self.out.line(repr(rule.text))
+        self.out.line("return []")
+        self.out.dedent()
+        return "frozenset()"
+
     def when(self, prefix: str, function: str, rule: ir.RuleIR, body: ir.WhenIR) -> str:
         w = self.out
         self.temp = 0
@@ -313,7 +387,8 @@ class Generator:
         if isinstance(cond, ir.CondModifier):
             return f"not {self.constant(prefix, f'C{self.temp}', py_set(cond.modifiers))}.isdisjoint(line.modifiers)"
         if isinstance(cond, ir.CondDiagnosis):
-            return f"not {self.constant(prefix, f'C{self.temp}', py_set(cond.diagnoses))}.isdisjoint(rt.diagnoses(claim))"
+            diagnoses = self.constant(prefix, f"C{self.temp}", py_set(cond.diagnoses))
+            return f"not {diagnoses}.isdisjoint(rt.diagnoses(claim))"
         if isinstance(cond, ir.CondCodeIn):
             self.constant(prefix, f"C{self.temp}", self.set_expr(cond.codes))
             return f"line.code {'not in' if cond.negated else 'in'} {name}"
@@ -345,14 +420,16 @@ class Generator:
         w.line(f"path={p.path!r},")
         w.line("rules=(")
         w.indent()
-        for rule, function, dispatch in self.functions:
-            self.rule_entry(rule, function, dispatch)
+        for rule, function, dispatch, extras in self.functions:
+            self.rule_entry(rule, function, dispatch, extras)
         w.dedent()
         w.line("),")
+        if p.extends:
+            w.line(f"extends={p.extends!r},")
         w.dedent()
         w.line(")")
 
-    def rule_entry(self, rule: ir.RuleIR, function: str, dispatch: str) -> None:
+    def rule_entry(self, rule: ir.RuleIR, function: str, dispatch: str, extras: dict[str, str]) -> None:
         w, a = self.out, rule.action
         codes = modifiers = "None"
         if dispatch.startswith("modifiers:"):
@@ -377,6 +454,7 @@ class Generator:
             ("dispatch_codes", codes),
             ("dispatch_modifiers", modifiers),
             ("evaluate", function),
+            *extras.items(),
         ):
             w.line(f"{key}={value},")
         w.dedent()

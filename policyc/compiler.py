@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,7 @@ from policyc.lower import lower
 from policyc.parser import parse
 from policyc.runtime import CompiledPolicy
 from policyc.source import SourceFile, Span
+from policyc.tablecache import bind_tables
 
 POLICY_SUFFIX = ".pol"
 
@@ -54,7 +56,7 @@ def check_source(source: SourceFile) -> tuple[nodes.Policy, DiagnosticSink]:
 
 def to_ir(source: SourceFile) -> ir.PolicyIR:
     policy, _ = check_source(source)
-    return lower(policy, source)
+    return lower(policy, source, bind_tables(policy, source))
 
 
 def to_python(source: SourceFile) -> str:
@@ -68,9 +70,28 @@ def load_python(python_source: str, policy_ir: ir.PolicyIR) -> CompiledPolicy:
     # Registering the source lets tracebacks and debuggers show the generated lines and their .pol comments.
     linecache.cache[filename] = (len(python_source), None, python_source.splitlines(True), filename)
     module = ModuleType(f"policyc.generated.{codegen.py_name(policy_ir.id)}")
+    # Table rows are data, not code: the generated module names each table by content hash and reads it here.
+    module.__dict__["TABLES"] = {table.digest: table.data for table in policy_ir.tables}
     exec(compile(python_source, filename, "exec"), module.__dict__)
     compiled: CompiledPolicy = module.POLICY
-    return attrs.evolve(compiled, python_source=python_source)
+    rules = tuple(
+        attrs.evolve(rule, cross_claim=cross_claim(rule_ir.body)) if cross_claim(rule_ir.body) else rule
+        for rule, rule_ir in zip(compiled.rules, policy_ir.rules, strict=True)
+    )
+    return attrs.evolve(compiled, python_source=python_source, rules=rules)
+
+
+def cross_claim(body: ir.BodyIR) -> str | None:
+    """Which earlier claims' lines a rule adds to its own (per-day caps and add-ons only; see docs/tables.md).
+
+    "provider": lines billed by the claim's billing provider; "member": lines of every provider (the rule's
+    scope then groups them: by rendering provider, or not at all).
+    """
+    if not isinstance(body, (ir.LimitIR, ir.AddonIR, ir.TableLimitIR, ir.TableAddonIR)):
+        return None
+    if body.scope.extent != "day":
+        return None
+    return "provider" if body.scope.provider == "billing" else "member"
 
 
 def compile_source(source: SourceFile) -> CompiledPolicy:
@@ -111,9 +132,56 @@ def compile_paths(paths: Iterable[str | os.PathLike[str]]) -> list[CompiledPolic
             continue
         first_file[policy.id] = policy.path
         compiled.append(policy)
+    problems.extend(_extends_problems(compiled))
     if problems:
         raise PolicyError(problems)
     return compiled
+
+
+def _extends_problems(compiled: list[CompiledPolicy]) -> list[Diagnostic]:
+    """A policy must extend one that is loaded with it, and no chain of `extends` may come back to its start."""
+    by_id = {policy.id: policy for policy in compiled}
+    problems = []
+    for policy in compiled:
+        for base in policy.extends:
+            if base not in by_id:
+                problems.append(_extends_diagnostic(
+                    policy, base, "POL306", f"policy `{policy.id}` extends `{base}`, which is not loaded",
+                    "load the extended policy's file too (for example `-p policies/cms`); fix its errors if it has any",
+                ))
+        chain = _cycle(policy, by_id)
+        if chain:
+            problems.append(_extends_diagnostic(
+                policy, chain[1], "POL307", f"policy `{policy.id}` extends itself: {' -> '.join(chain)}",
+                "a policy can only extend policies that do not extend it back",
+            ))
+    return problems
+
+
+def _cycle(policy: CompiledPolicy, by_id: dict[str, CompiledPolicy]) -> list[str]:
+    """A chain of `extends` from `policy` back to itself (depth first, sorted, so always the same one), or []."""
+    def walk(current: CompiledPolicy, path: list[str]) -> list[str]:
+        for base in sorted(current.extends):
+            if base == policy.id:
+                return [*path, base]
+            if base in by_id and base not in path:
+                found = walk(by_id[base], [*path, base])
+                if found:
+                    return found
+        return []
+
+    return walk(policy, [policy.id])
+
+
+def _extends_diagnostic(policy: CompiledPolicy, base: str, code: str, message: str, help_text: str) -> Diagnostic:
+    """A diagnostic under the name `base` in the policy's `extends` line."""
+    source = read_source(policy.path)
+    fields = parse(source).header_values("extends")
+    span = fields[0].span if fields else Span(0, 0)
+    found = re.search(rf"(?<![\w-]){re.escape(base)}(?![\w-])", source.text[span.start : span.end])
+    if found:
+        span = Span(span.start + found.start(), span.start + found.end())
+    return Diagnostic(code, message, source, span, help_text)
 
 
 def _duplicate_policy(policy: CompiledPolicy, first_path: str) -> Diagnostic:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
 
 import attrs
 
 from policyc.claims import Claim, Line, Rejection, parse_claim
 from policyc.results import ClaimResult, Finding, LineResult, line_result
-from policyc.runtime import CompiledPolicy, CompiledRule, Verdict
+from policyc.runtime import CompiledPolicy, CompiledRule, Override, TableKey, Verdict, Window
+from policyc.tables import AocTable, MueTable, PtpTable, in_force
+
+if TYPE_CHECKING:
+    from policyc.history import ClaimHistory
 
 NOTHING_STANDS: frozenset[int] = frozenset()
 
@@ -45,12 +52,16 @@ class PlanIndex:
     def buckets(self, lines: Sequence[Line]) -> dict[CompiledRule, list[Line]]:
         """For each rule, the claim's lines it should look at (in force on the line's date of service)."""
         buckets: dict[CompiledRule, list[Line]] = {}
+        by_code, plain = self.by_code, not self.by_modifier and not self.every_line
         for line in lines:
-            for rule in self._rules_for(line):
+            rules = by_code.get(line.code, ()) if plain else self._rules_for(line)
+            for rule in rules:
                 if rule.in_force(line.date):
-                    bucket = buckets.setdefault(rule, [])
+                    bucket = buckets.get(rule)
+                    if bucket is None:
+                        buckets[rule] = [line]
                     # A line carrying the same dispatch modifier twice must still enter a bucket once.
-                    if not bucket or bucket[-1] is not line:
+                    elif bucket[-1] is not line:
                         bucket.append(line)
         return buckets
 
@@ -62,12 +73,22 @@ class PlanIndex:
 
 
 class Engine:
-    """Compiled policies ready to check claims; immutable after loading, so threads may share one."""
+    """Compiled policies ready to check claims; immutable after loading, so threads may share one.
 
-    def __init__(self, policies: Sequence[CompiledPolicy]) -> None:
+    With a `history`, per-day caps and add-ons also count the standing lines of the member's earlier claims,
+    and every processed claim is recorded (replacing an earlier claim with the same id), one transaction each.
+    """
+
+    def __init__(self, policies: Sequence[CompiledPolicy], history: ClaimHistory | None = None) -> None:
         self.policies = tuple(policies)
+        self.history = history
         self._indexes: dict[str, PlanIndex] = {}
         self._lock = threading.Lock()
+        known = {policy.id for policy in self.policies}
+        for policy in self.policies:
+            for base in policy.extends:
+                if base not in known:
+                    raise ValueError(f"policy `{policy.id}` extends `{base}`, which is not loaded")
 
     def rules(self) -> Iterator[CompiledRule]:
         for policy in self.policies:
@@ -80,8 +101,7 @@ class Engine:
             with self._lock:
                 index = self._indexes.get(plan)
                 if index is None:
-                    rules = (r for p in self.policies if p.covers_plan(plan) for r in p.rules)
-                    index = self._indexes[plan] = PlanIndex.build(rules)
+                    index = self._indexes[plan] = PlanIndex.build(plan_rules(self.policies, plan))
         return index
 
     def check(self, claim: Claim | Mapping[str, object]) -> ClaimResult:
@@ -98,6 +118,16 @@ class Engine:
 
     def _adjudicate(self, claim: Claim) -> ClaimResult:
         buckets = self.index_for(claim.plan).buckets(claim.lines)
+        if self.history is None:
+            return self._judge(claim, buckets, ())
+        with self.history.transaction():
+            prior = add_prior_lines(buckets, claim, self.history)
+            result = self._judge(claim, buckets, prior)
+            self.history.record(claim, result)
+        return result
+
+    def _judge(self, claim: Claim, buckets: dict[CompiledRule, list[Line]], prior: Iterable[int]) -> ClaimResult:
+        """Run every rule over its bucket, add-ons last over the lines that stand (earlier claims' lines do)."""
         findings: dict[int, list[Finding]] = {}
         addon_rules: list[tuple[CompiledRule, list[Line]]] = []
         for rule, bucket in buckets.items():
@@ -106,17 +136,22 @@ class Engine:
             else:
                 record(findings, rule, rule.evaluate(bucket, claim, NOTHING_STANDS))
         standing = {line.line for line in claim.lines if stands(findings.get(line.line, ()))}
-        settle_addons(addon_rules, claim, standing)
+        standing.update(prior)
+        settled = settle_addons(addon_rules, claim, standing)
         for rule, bucket in addon_rules:
-            record(findings, rule, rule.evaluate(bucket, claim, standing))
-        return ClaimResult(claim.claim_id, "processed", tuple(self._line_result(line, findings) for line in claim.lines))
+            verdicts = settled.get(rule)
+            record(findings, rule, verdicts if verdicts is not None else rule.evaluate(bucket, claim, standing))
+        lines = tuple(self._line_result(line, findings) for line in claim.lines)
+        return ClaimResult(claim.claim_id, "processed", lines)
 
     @staticmethod
     def _line_result(line: Line, findings: dict[int, list[Finding]]) -> LineResult:
         return line_result(line.line, line.code, line.units, findings.get(line.line, []))
 
 
-def settle_addons(addon_rules: Sequence[tuple[CompiledRule, list[Line]]], claim: Claim, standing: set[int]) -> None:
+def settle_addons(
+    addon_rules: Sequence[tuple[CompiledRule, list[Line]]], claim: Claim, standing: set[int]
+) -> dict[CompiledRule, list[Verdict]]:
     """Remove add-on lines without a standing primary until none is left: the largest consistent set stands.
 
     Only denying add-on rules take lines away; an add-on rule that sends a line to review leaves it standing.
@@ -125,14 +160,19 @@ def settle_addons(addon_rules: Sequence[tuple[CompiledRule, list[Line]]], claim:
     order, and lines that support each other in a cycle stand together.
     """
     denying = [(rule, bucket) for rule, bucket in addon_rules if rule.action.kind == "deny"]
+    verdicts: dict[CompiledRule, list[Verdict]] = {}
     changed = True
     while changed:
         changed = False
         for rule, bucket in denying:
-            for verdict in rule.evaluate(bucket, claim, standing):
-                if verdict.line in standing:
+            verdicts[rule] = rule.evaluate(bucket, claim, standing)
+            for verdict in verdicts[rule]:
+                # Earlier claims' lines (numbered below zero) were settled when their claims were checked.
+                if verdict.line > 0 and verdict.line in standing:
                     standing.discard(verdict.line)
                     changed = True
+    # The last pass changed nothing, so its verdicts are the ones over the final standing lines.
+    return verdicts
 
 
 def stands(findings: Iterable[Finding]) -> bool:
@@ -142,7 +182,8 @@ def stands(findings: Iterable[Finding]) -> bool:
 
 def record(findings: dict[int, list[Finding]], rule: CompiledRule, verdicts: Iterable[Verdict]) -> None:
     for verdict in verdicts:
-        findings.setdefault(verdict.line, []).append(to_finding(rule, verdict))
+        if verdict.line > 0:  # earlier claims' lines only inform this claim's verdicts
+            findings.setdefault(verdict.line, []).append(to_finding(rule, verdict))
 
 
 def to_finding(rule: CompiledRule, verdict: Verdict) -> Finding:
@@ -161,7 +202,7 @@ def to_finding(rule: CompiledRule, verdict: Verdict) -> Finding:
         group=action.group,
         carc=action.carc,
         rarc=action.rarcs,
-        appealable=action.appealable,
+        appealable=action.appealable if verdict.appealable is None else verdict.appealable,
         message=message,
         source=rule.source,
         allowed_units=verdict.allowed_units,
@@ -170,3 +211,224 @@ def to_finding(rule: CompiledRule, verdict: Verdict) -> Finding:
 
 def rejected(rejection: Rejection) -> ClaimResult:
     return ClaimResult(rejection.claim_id, "rejected", (), rejection.errors)
+
+
+# ------------------------------------------------------------------ claim history
+
+
+def add_prior_lines(buckets: dict[CompiledRule, list[Line]], claim: Claim, history: ClaimHistory) -> list[int]:
+    """Put the standing lines of the member's earlier claims into the buckets of cross-claim rules.
+
+    They are numbered -1, -2, ... so they never collide with the claim's own lines; the numbers are returned
+    so add-on rules count them as standing primaries.
+    """
+    rules = [rule for rule in buckets if rule.cross_claim is not None]
+    if not rules:
+        return []
+    prior = history.prior_lines(claim)
+    numbered = [(p, attrs.evolve(p.line, line=-index)) for index, p in enumerate(prior, start=1)]
+    for rule in rules:
+        codes = rule.dispatch_codes or frozenset()
+        same_provider = rule.cross_claim == "provider"
+        bucket = buckets[rule]
+        for entry, line in numbered:
+            if same_provider and entry.billing_provider != claim.billing_provider:
+                continue
+            if line.code in codes and rule.in_force(line.date):
+                bucket.append(line)
+    return [line.line for _, line in numbered]
+
+
+# ------------------------------------------------------------------ extends: inheritance and overrides
+
+# A policy covering the plan itself applies on all its dates: no windows ("()"); an inherited one has some.
+DIRECT: tuple[Window, ...] = ()
+
+
+def ancestors(policy: CompiledPolicy, by_id: Mapping[str, CompiledPolicy]) -> list[CompiledPolicy]:
+    """The policies `policy` extends, directly or through others, nearest first, each once (cycles stop)."""
+    found: list[CompiledPolicy] = []
+    queue = list(policy.extends)
+    while queue:
+        base = by_id.get(queue.pop(0))
+        if base is None or base is policy or base in found:
+            continue
+        found.append(base)
+        queue.extend(base.extends)
+    return found
+
+
+def plan_windows(policies: Sequence[CompiledPolicy], plan: str) -> dict[str, tuple[Window, ...]]:
+    """For each policy that applies to the plan: DIRECT when it covers the plan, else the dates it is inherited on."""
+    by_id = {policy.id: policy for policy in policies}
+    covering = [policy for policy in policies if policy.covers_plan(plan)]
+    direct = {policy.id for policy in covering}
+    inherited: dict[str, list[Window]] = {}
+    for policy in covering:
+        for base in ancestors(policy, by_id):
+            if base.id not in direct:
+                inherited.setdefault(base.id, []).append((policy.start, policy.end))
+    return {**{key: tuple(found) for key, found in inherited.items()}, **{key: DIRECT for key in direct}}
+
+
+def plan_rules(policies: Sequence[CompiledPolicy], plan: str) -> list[CompiledRule]:
+    """The rules applying to a plan: its policies' own, the ones inherited through `extends`, overrides wired in."""
+    by_id = {policy.id: policy for policy in policies}
+    windows = plan_windows(policies, plan)
+    entries = override_entries(policies, windows, by_id)
+    rules: list[CompiledRule] = []
+    for policy in policies:
+        if policy.id not in windows:
+            continue
+        for rule in policy.rules:
+            if windows[policy.id] != DIRECT:
+                rule = attrs.evolve(rule, windows=windows[policy.id])
+            if rule.table is not None and entries.get(policy.id):
+                rule = overridden_table_rule(rule, entries[policy.id])
+            elif rule.overrides is not None and rule.kind != "switch off":
+                rule = replacing_rule(rule, bases_tables(policy, by_id, rule.overrides.kind))
+            rules.append(rule)
+    return rules
+
+
+@attrs.frozen
+class OverrideEntry:
+    """An extending policy's rule that replaces (or switches off) rows of a base's tables on some dates."""
+
+    override: Override
+    windows: tuple[Window, ...]
+    rule: CompiledRule
+    primaries: frozenset[str]  # an add-on rule's own primaries, added to a type 2 or 3 row
+
+    def applies(self, key: TableKey, day: datetime.date) -> bool:
+        return self.override.covers(key) and any(in_force(start, end, day) for start, end in self.windows)
+
+
+def override_entries(
+    policies: Sequence[CompiledPolicy], windows: Mapping[str, tuple[Window, ...]], by_id: Mapping[str, CompiledPolicy]
+) -> dict[str, list[OverrideEntry]]:
+    """For each base policy, the overrides its extenders that apply to the plan hold over its tables."""
+    entries: dict[str, list[OverrideEntry]] = {}
+    for policy in policies:
+        if policy.id not in windows or not policy.extends:
+            continue
+        for rule in policy.rules:
+            if rule.overrides is None:
+                continue
+            ranges = clip((rule.start, rule.end), windows[policy.id])
+            primaries = (rule.dispatch_codes or frozenset()) if rule.kind == "addon" else frozenset()
+            entry = OverrideEntry(rule.overrides, ranges, rule, primaries - rule.overrides.codes)
+            for base in ancestors(policy, by_id):
+                entries.setdefault(base.id, []).append(entry)
+    return entries
+
+
+def clip(own: Window, windows: tuple[Window, ...]) -> tuple[Window, ...]:
+    """The parts of `own` inside the windows (DIRECT: all of it)."""
+    if windows == DIRECT:
+        return (own,)
+    clipped = []
+    for start, end in windows:
+        low = max(own[0], start)
+        high = end if own[1] is None else own[1] if end is None else min(own[1], end)
+        if high is None or low <= high:
+            clipped.append((low, high))
+    return tuple(clipped)
+
+
+def overridden_table_rule(rule: CompiledRule, entries: Sequence[OverrideEntry]) -> CompiledRule:
+    """A base's table rule that skips the rows its extenders replace or switch off, and adds payers' primaries."""
+    assert rule.table is not None
+    kind = rule.table.kind
+    mine = [e for e in entries if e.override.kind == kind]
+    if not mine:
+        return rule
+    original = rule.evaluate
+
+    def skip(key: TableKey, day: datetime.date) -> bool:
+        return any(entry.applies(key, day) for entry in mine)
+
+    def added(code: str, day: datetime.date) -> frozenset[str]:
+        extra = [e.primaries for e in mine if e.primaries and e.applies(code, day)]
+        return frozenset().union(*extra)
+
+    def evaluate(bucket: Sequence[Line], claim: Claim, standing: AbstractSet[int]) -> list[Verdict]:
+        # Generated table functions take `skip` and `added` beyond the three arguments every rule takes.
+        return original(bucket, claim, standing, skip=skip, added=added)  # type: ignore[call-arg]
+
+    extra_codes = frozenset().union(*(e.primaries for e in mine))
+    dispatch = rule.dispatch_codes
+    if dispatch is not None and extra_codes:
+        dispatch = dispatch | extra_codes  # the payer's primaries must reach the table rule's bucket
+    return attrs.evolve(rule, evaluate=evaluate, dispatch_codes=dispatch)
+
+
+def bases_tables(policy: CompiledPolicy, by_id: Mapping[str, CompiledPolicy], kind: str) -> list[CompiledRule]:
+    """The table rules of one kind (`mue`, `addon`, `pair`) of the policies `policy` extends."""
+    return [
+        rule for base in ancestors(policy, by_id) for rule in base.rules
+        if rule.table is not None and rule.table.kind == kind
+    ]
+
+
+def replacing_rule(rule: CompiledRule, tables: Sequence[CompiledRule]) -> CompiledRule:
+    """An extending policy's rule over its bases' tables: its findings name the national row they replace.
+
+    An add-on rule over a type 2 or 3 row does not replace it: its primaries join the row's, and the table
+    rule judges the line (so this rule's own verdicts on such lines are dropped).
+    """
+    if not tables:
+        return rule
+    original = rule.evaluate
+    merging = rule.kind == "addon"
+
+    def evaluate(bucket: Sequence[Line], claim: Claim, standing: AbstractSet[int]) -> list[Verdict]:
+        verdicts = original(bucket, claim, standing)
+        if not verdicts:
+            return verdicts
+        by_number = {line.line: line for line in bucket}
+        kept = []
+        for verdict in verdicts:
+            line = by_number[verdict.line]
+            if merging and merged_addon(line, tables):
+                continue
+            note = replaced_row(line, bucket, tables)
+            kept.append(attrs.evolve(verdict, message=verdict.message + note) if note else verdict)
+        return kept
+
+    return attrs.evolve(rule, evaluate=evaluate)
+
+
+def merged_addon(line: Line, tables: Sequence[CompiledRule]) -> bool:
+    """Whether a base's add-on table holds the line's code as type 2 or 3 on its date (the table then judges)."""
+    for table_rule in tables:
+        assert table_rule.table is not None and isinstance(table_rule.table.data, AocTable)
+        rows = table_rule.table.data.rows.get(line.code, ())
+        listed = [r for r in rows if in_force(r.start, r.end, line.date)]
+        if listed and table_rule.in_force(line.date) and all(r.type != 1 for r in listed):
+            return True
+    return False
+
+
+def replaced_row(line: Line, bucket: Sequence[Line], tables: Sequence[CompiledRule]) -> str:
+    """`; replaces cms-mue/mue's row for 99601 (MUE 0, MAI 3)`, or "" when no base row was in force."""
+    for table_rule in tables:
+        if table_rule.table is None or not table_rule.in_force(line.date):
+            continue
+        data, name = table_rule.table.data, table_rule.name
+        if isinstance(data, MueTable) and line.code in data.rows:
+            mue = data.rows[line.code]
+            return f"; replaces {name}'s row for {line.code} (MUE {mue.value}, MAI {mue.mai})"
+        if isinstance(data, AocTable):
+            listed = [r for r in data.rows.get(line.code, ()) if in_force(r.start, r.end, line.date)]
+            if listed:
+                primaries = ", ".join(sorted({r.primary for r in listed if r.primary})[:5])
+                return f"; replaces {name}'s type {listed[0].type} row for {line.code} (primaries {primaries})"
+        if isinstance(data, PtpTable):
+            for other in bucket:
+                rows = data.rows.get(other.code, {}).get(line.code, ())
+                row = next((r for r in rows if in_force(r.start, r.end, line.date)), None)
+                if row is not None and other.line != line.line and other.date == line.date:
+                    pair = f"{other.code}/{line.code}"
+                    return f"; replaces {name}'s row {pair} (modifier indicator {row.indicator})"
+    return ""

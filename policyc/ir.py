@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from typing import Union
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from policyc.tables import Table
 
 
 @attrs.frozen
@@ -153,7 +156,7 @@ class CondValueIn:
     values: tuple[int | str | datetime.date, ...]
 
 
-CondIR = Union[CondAll, CondAny, CondNot, CondModifier, CondDiagnosis, CondCodeIn, CondCompare, CondValueIn]
+CondIR = CondAll | CondAny | CondNot | CondModifier | CondDiagnosis | CondCodeIn | CondCompare | CondValueIn
 
 
 @attrs.frozen
@@ -164,7 +167,59 @@ class WhenIR:
     dispatch_modifiers: frozenset[str] | None
 
 
-BodyIR = Union[AddonIR, LimitIR, SequenceIR, BundleIR, PairIR, WhenIR]
+# ------------------------------------------------------------------ tables
+
+
+@attrs.frozen
+class TableIR:
+    """A bound table: the files as written, how they were read, and the rows (known by their content hash)."""
+
+    kind: str  # "mue", "addon" or "pair"
+    files: tuple[str, ...]  # as written in the .pol file, relative to it
+    format: str | None
+    setting: str | None
+    digest: str  # sha256 of the kind, format, setting and the files' bytes
+    rows: int
+    data: Table = attrs.field(eq=False, repr=False)
+
+    def describe(self) -> str:
+        return ", ".join(self.files)
+
+
+@attrs.frozen
+class TableLimitIR:
+    """MUEs from a table: MAI 1 rows per line, MAI 2 and 3 rows per day in the scope."""
+
+    table: TableIR
+    scope: ScopeIR  # extent "day"
+
+
+@attrs.frozen
+class TableAddonIR:
+    table: TableIR
+    scope: ScopeIR
+
+
+@attrs.frozen
+class TablePairIR:
+    table: TableIR
+    scope: ScopeIR
+
+
+@attrs.frozen
+class SwitchOffIR:
+    """Rows of the extended policies' tables this policy does not use."""
+
+    kind: str  # "mue", "addon" or "pair"
+    codes: SetExprIR
+    column2: SetExprIR | None
+
+
+TableBodyIR = TableLimitIR | TableAddonIR | TablePairIR
+BodyIR = (
+    AddonIR | LimitIR | SequenceIR | BundleIR | PairIR | WhenIR
+    | TableLimitIR | TableAddonIR | TablePairIR | SwitchOffIR
+)
 
 KIND_OF_BODY: dict[type, str] = {
     AddonIR: "addon",
@@ -173,6 +228,10 @@ KIND_OF_BODY: dict[type, str] = {
     BundleIR: "bundle",
     PairIR: "pair",
     WhenIR: "when",
+    TableLimitIR: "limit",
+    TableAddonIR: "addon",
+    TablePairIR: "pair",
+    SwitchOffIR: "switch off",
 }
 
 
@@ -205,3 +264,14 @@ class PolicyIR:
     path: str  # the file, as diagnostics and findings name it
     code_sets: tuple[CodeSetIR, ...]
     rules: tuple[RuleIR, ...]
+    extends: tuple[str, ...] = ()  # the ids of the policies whose rules and tables this one starts from
+
+    @property
+    def tables(self) -> tuple[TableIR, ...]:
+        """Every table the policy's rules bind, once each, in rule order."""
+        found: dict[str, TableIR] = {}
+        for rule in self.rules:
+            table = getattr(rule.body, "table", None)
+            if isinstance(table, TableIR):
+                found.setdefault(table.digest, table)
+        return tuple(found.values())

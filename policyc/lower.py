@@ -5,11 +5,17 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from policyc import ir
 from policyc import nodes as n
 from policyc.codes import expand_range, range_problem
 from policyc.source import SourceFile, Span
+
+if TYPE_CHECKING:
+    from policyc.tablecache import LoadedTable
+
+Tables = Mapping[n.TableRef, "LoadedTable"]
 
 ENDLESS = datetime.date.max
 
@@ -36,9 +42,10 @@ def _union(items: tuple[n.SetItem, ...], env: Mapping[str, frozenset[str]]) -> f
 class Lowerer:
     """Builds the IR of one policy that passed the checks."""
 
-    def __init__(self, policy: n.Policy, source: SourceFile) -> None:
+    def __init__(self, policy: n.Policy, source: SourceFile, tables: Tables) -> None:
         self.policy = policy
         self.source = source
+        self.tables = tables
         self.env: dict[str, frozenset[str]] = {}
 
     def lower(self) -> ir.PolicyIR:
@@ -51,6 +58,7 @@ class Lowerer:
         dates = self._header("effective")
         assert isinstance(plans, tuple) and isinstance(dates, n.DateRange)
         payer, source_document = self._header("payer"), self._header("source")
+        extends = self._header("extends")
         return ir.PolicyIR(
             id=self.policy.id,
             title=self.policy.title,
@@ -62,6 +70,7 @@ class Lowerer:
             path=self.source.name,
             code_sets=tuple(code_sets),
             rules=tuple(self.rule(rule, dates) for rule in self.policy.rules),
+            extends=extends if isinstance(extends, tuple) else (),
         )
 
     def _header(self, name: str) -> object:
@@ -95,7 +104,7 @@ class Lowerer:
             line=self._line(rule.span),
             start=start,
             end=end,
-            action=self.action(rule.actions[0]),
+            action=self.action(rule.actions[0]) if rule.actions else ir.ActionIR("none", None, None, (), False, None),
             rationale=rationale,
             body=self.body(rule.body),
             text=" ".join(without_comments(body_text).split()),
@@ -121,7 +130,21 @@ class Lowerer:
         if isinstance(body, n.Pair):
             bypass = frozenset(m.code for m in body.bypass)
             return ir.PairIR(self.set_expr(body.column1), self.set_expr(body.column2), scope_ir(body.scope), bypass)
+        if isinstance(body, n.TableLimit):
+            return ir.TableLimitIR(self.table(body.table, "mue", None), ir.ScopeIR("day", body.provider))
+        if isinstance(body, n.TableAddon):
+            return ir.TableAddonIR(self.table(body.table, "addon", None), scope_ir(body.scope))
+        if isinstance(body, n.TablePair):
+            return ir.TablePairIR(self.table(body.table, "pair", body.setting), scope_ir(body.scope))
+        if isinstance(body, n.SwitchOff):
+            column2 = self.set_expr(body.column2) if body.column2 is not None else None
+            return ir.SwitchOffIR(body.kind, self.set_expr(body.codes), column2)
         return self.when(body)
+
+    def table(self, ref: n.TableRef, kind: str, setting: str | None) -> ir.TableIR:
+        loaded = self.tables[ref]
+        files = tuple(p.path for p in ref.paths)
+        return ir.TableIR(kind, files, ref.format, setting, loaded.digest, loaded.rows, loaded.table)
 
     def sequence(self, body: n.Sequence) -> ir.SequenceIR:
         all_modifiers = frozenset(m.code for rank in body.ranks for m in rank.modifiers)
@@ -206,6 +229,10 @@ def dispatch_modifiers(cond: ir.CondIR) -> frozenset[str] | None:
     return None
 
 
-def lower(policy: n.Policy, source: SourceFile) -> ir.PolicyIR:
-    """The IR of a policy that passed the checks."""
-    return Lowerer(policy, source).lower()
+def lower(policy: n.Policy, source: SourceFile, tables: Tables | None = None) -> ir.PolicyIR:
+    """The IR of a policy that passed the checks; `tables` are its bound tables (read here when not given)."""
+    if tables is None:
+        from policyc.tablecache import bind_tables
+
+        tables = bind_tables(policy, source)
+    return Lowerer(policy, source, tables).lower()

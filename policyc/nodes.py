@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from typing import Union
 
 import attrs
 
@@ -13,7 +12,7 @@ NO_SPAN = Span(0, 0)
 
 
 def _span() -> Span:
-    return attrs.field(default=NO_SPAN, eq=False, repr=False, kw_only=True)  # type: ignore[no-any-return]
+    return attrs.field(default=NO_SPAN, eq=False, repr=False, kw_only=True)
 
 
 # ------------------------------------------------------------------ code sets
@@ -44,7 +43,7 @@ class SetRef:
     span: Span = _span()
 
 
-SetItem = Union[CodeItem, RangeItem, SetRef]
+SetItem = CodeItem | RangeItem | SetRef
 
 
 @attrs.frozen
@@ -229,7 +228,7 @@ class Not:
     span: Span = _span()
 
 
-Condition = Union[HasModifier, HasDiagnosis, FieldInCodes, FieldInValues, Compare, AllOf, AnyOf, Not]
+Condition = HasModifier | HasDiagnosis | FieldInCodes | FieldInValues | Compare | AllOf | AnyOf | Not
 
 
 @attrs.frozen
@@ -240,7 +239,68 @@ class When:
     span: Span = _span()
 
 
-RuleBody = Union[Addon, Limit, Sequence, Bundle, Pair, When]
+# ------------------------------------------------------------------ tables
+
+
+@attrs.frozen
+class TablePath:
+    """One table file as written, relative to the `.pol` file: `"mue_practitioner_2024-07-01.csv"`."""
+
+    path: str
+    span: Span = _span()
+
+
+@attrs.frozen
+class TableRef:
+    """`table "a.csv" [, "b.csv"] [format cms]`: files read together as one table."""
+
+    paths: tuple[TablePath, ...]
+    format: str | None  # None: told apart by the file's first lines
+    format_span: Span = _span()
+    span: Span = _span()
+
+
+@attrs.frozen
+class TableLimit:
+    """`mue table "..." [by the same provider]`: per-row MUEs; the row's MAI says per line or per day."""
+
+    table: TableRef
+    provider: str | None
+    span: Span = _span()
+
+
+@attrs.frozen
+class TableAddon:
+    """`addon table "..." <scope>`: add-on codes and their primaries, typed 1, 2 or 3, with dates."""
+
+    table: TableRef
+    scope: Scope | None
+    span: Span = _span()
+
+
+@attrs.frozen
+class TablePair:
+    """`pair table "..." [setting NAME] <scope>`: procedure-to-procedure edits with modifier indicators."""
+
+    table: TableRef
+    setting: str | None
+    scope: Scope | None
+    setting_span: Span = _span()
+    span: Span = _span()
+
+
+@attrs.frozen
+class SwitchOff:
+    """`switch off mue|addon C` or `switch off pair A with B`: rows of an extended policy's tables not to use."""
+
+    kind: str  # "mue", "addon" or "pair"
+    codes: SetExpr  # the MUE codes, the add-on codes, or column 1 of the pairs
+    column2: SetExpr | None = None
+    span: Span = _span()
+
+
+TableBody = TableLimit | TableAddon | TablePair
+RuleBody = Addon | Limit | Sequence | Bundle | Pair | When | TableLimit | TableAddon | TablePair | SwitchOff
 
 
 # ------------------------------------------------------------------ actions and rules
@@ -274,7 +334,7 @@ class Review:
     span: Span = _span()
 
 
-Action = Union[Deny, CutBack, Review]
+Action = Deny | CutBack | Review
 
 
 @attrs.frozen
@@ -292,7 +352,7 @@ class Rationale:
     span: Span = _span()
 
 
-RuleClause = Union[Deny, CutBack, Review, DateRange, Rationale]
+RuleClause = Deny | CutBack | Review | DateRange | Rationale
 
 
 @attrs.frozen
@@ -373,7 +433,7 @@ class TestCase:
 class HeaderField:
     """One header line: `payer "..."`, `plans all`, `effective 2024-10-07`."""
 
-    name: str  # "payer", "source", "plans" or "effective"
+    name: str  # "payer", "source", "plans", "effective" or "extends"
     value: str | tuple[str, ...] | DateRange
     span: Span = _span()
 

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import datetime
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
 
 import attrs
 
 from policyc.codes import expand_range
 from policyc.fields import member_age
+from policyc.tables import AocRow, AocTable, MueRow, MueTable, PtpRow, PtpTable, Table, in_force
 
 __all__ = [
+    "NCCI_BYPASS",
     "Action",
+    "BoundTable",
     "CompiledPolicy",
     "CompiledRule",
+    "Override",
     "Rank",
     "Verdict",
     "code_set",
     "cut_back",
     "diagnoses",
     "member_age",
+    "mue_verdicts",
+    "addon_verdicts",
+    "pair_verdicts",
     "rank_verdicts",
 ]
 
@@ -37,6 +43,7 @@ class Verdict:
     line: int
     message: str
     allowed_units: int | None = None
+    appealable: bool | None = None  # set when a table row decides it (MUE MAI 3), else the rule's action does
 
 
 @attrs.frozen
@@ -52,6 +59,30 @@ class Action:
 
 
 Evaluate = Callable[[Sequence["Line"], "Claim", AbstractSet[int]], list[Verdict]]
+Window = tuple[datetime.date, "datetime.date | None"]
+
+
+@attrs.frozen(eq=False)
+class BoundTable:
+    """A table a rule reads: its kind, the files as the policy names them, and the rows."""
+
+    kind: str  # "mue", "addon" or "pair"
+    name: str
+    data: Table
+
+
+@attrs.frozen
+class Override:
+    """The table rows a rule of an extending policy replaces (or, for `switch off`, removes)."""
+
+    kind: str  # "mue", "addon" or "pair"
+    codes: frozenset[str]  # MUE codes, add-on codes, or column 1 codes
+    column2: frozenset[str] | None = None
+
+    def covers(self, key: str | tuple[str, str]) -> bool:
+        if isinstance(key, tuple):
+            return self.column2 is not None and key[0] in self.codes and key[1] in self.column2
+        return key in self.codes
 
 
 @attrs.frozen(eq=False)
@@ -71,13 +102,21 @@ class CompiledRule:
     dispatch_codes: frozenset[str] | None
     dispatch_modifiers: frozenset[str] | None
     evaluate: Evaluate
+    table: BoundTable | None = None
+    overrides: Override | None = None  # in a policy that extends another: the table rows this rule replaces
+    # Lines of earlier claims this rule also looks at: None, "provider" (same billing provider) or "member".
+    cross_claim: str | None = None
+    # An inherited rule applies only where a policy extending its own applies: these date ranges.
+    windows: tuple[Window, ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.policy_id}/{self.id}"
 
     def in_force(self, day: datetime.date) -> bool:
-        return self.start <= day and (self.end is None or day <= self.end)
+        if day < self.start or (self.end is not None and day > self.end):
+            return False
+        return not self.windows or any(start <= day and (end is None or day <= end) for start, end in self.windows)
 
 
 @attrs.frozen(eq=False)
@@ -94,6 +133,7 @@ class CompiledPolicy:
     path: str
     rules: tuple[CompiledRule, ...]
     python_source: str = attrs.field(default="", repr=False)
+    extends: tuple[str, ...] = ()  # the ids of the policies whose rules and tables this one starts from
 
     def covers_plan(self, plan: str) -> bool:
         return self.plans is None or plan in self.plans
@@ -139,7 +179,7 @@ def rank_verdicts(lines: Sequence[Line], ranks: Sequence[Rank], modifiers: froze
     for line in lines:
         classes.setdefault(modifiers.intersection(line.modifiers), []).append(line)
     by_modifiers = {rank.modifiers: rank for rank in ranks}
-    verdicts = []
+    verdicts: list[Verdict] = []
     for carried, members in classes.items():
         rank = by_modifiers.get(carried)
         if rank is None:
@@ -156,13 +196,221 @@ def rank_verdicts(lines: Sequence[Line], ranks: Sequence[Rank], modifiers: froze
     return verdicts
 
 
-def cut_back(lines: Sequence[Line], cap: int, message: str) -> list[Verdict]:
-    """Reduce the lines' units to `cap` in total, filling lines in line-number order so order on the claim never matters."""
+def cut_back(lines: Sequence[Line], cap: int, message: str, appealable: bool | None = None) -> list[Verdict]:
+    """Reduce the lines' units to `cap` in total, filling lines in line-number order (order on the claim never matters).
+
+    Earlier claims' lines (numbered below zero) come first: they keep what they were paid.
+    """
     remaining = cap
     verdicts = []
     for line in sorted(lines, key=lambda l: l.line):
         allowed = min(line.units, remaining)
         remaining -= allowed
         if allowed < line.units:
-            verdicts.append(Verdict(line.line, f"{message}; {allowed} of {line.units} units allowed", allowed))
+            verdicts.append(
+                Verdict(line.line, f"{message}; {allowed} of {line.units} units allowed", allowed, appealable)
+            )
     return verdicts
+
+
+
+# ------------------------------------------------------------------ table rules
+
+# The NCCI-associated modifiers that can bypass a PTP edit whose modifier indicator is 1: distinct service
+# (59, XE, XS, XP, XU), anatomic, global surgery (24, 25, 57, 58, 78, 79), 27 and 91.
+NCCI_BYPASS = frozenset(
+    {"59", "XE", "XS", "XP", "XU", "24", "25", "27", "57", "58", "78", "79", "91"}
+    | {"E1", "E2", "E3", "E4", "FA", "TA", "LT", "RT", "LC", "LD", "LM", "RC", "RI"}
+    | {f"F{n}" for n in range(1, 10)}
+    | {f"T{n}" for n in range(1, 10)}
+)
+MAI_WORDS = {
+    1: "MAI 1, line edit",
+    2: "MAI 2, date of service edit: policy",
+    3: "MAI 3, date of service edit: clinical",
+}
+SHOWN_PRIMARIES = 5
+
+# None: the scope is the day (by the billing provider or any provider), so the line's date is the key.
+ScopeKey = Callable[["Line", "Claim"], object] | None
+TableKey = str | tuple[str, str]  # an MUE or add-on code, or a PTP (column 1, column 2) pair
+Skip = Callable[[TableKey, datetime.date], bool]
+Added = Callable[[str, datetime.date], frozenset[str]]
+
+
+def _units(count: int) -> str:
+    """`1 unit ... exceeds`, `3 units ... exceed`: the count with its noun, the verb to follow it."""
+    return f"{count} unit{'s' if count != 1 else ''}"
+
+
+def _exceed(count: int) -> str:
+    return "exceeds" if count == 1 else "exceed"
+
+
+def mue_verdicts(
+    table: BoundTable, bucket: Sequence[Line], claim: Claim, key: ScopeKey, where: str,
+    cutting: bool = False, skip: Skip | None = None,
+) -> list[Verdict]:
+    """MUEs: an MAI 1 row caps each line; MAI 2 and 3 rows cap the code's units per day in the scope."""
+    assert isinstance(table.data, MueTable)
+    rows = table.data.rows
+    verdicts: list[Verdict] = []
+    totals: dict[tuple[str, object], int] = {}
+    for line in bucket:
+        row = rows.get(line.code)
+        if row is None or (skip is not None and skip(line.code, line.date)):
+            continue
+        if row.mai != 1:
+            day = (line.code, line.date if key is None else key(line, claim))
+            totals[day] = totals.get(day, 0) + line.units
+        elif line.units > row.value and line.line > 0:
+            message = (
+                f"{_units(line.units)} of {line.code} on the line {_exceed(line.units)} the MUE of {row.value} per line"
+                f" ({_row_facts(row, table.name)})"
+            )
+            verdicts.append(Verdict(line.line, message, min(row.value, line.units) if cutting else None, False))
+    over = {day for day, total in totals.items() if total > rows[day[0]].value}
+    if not over:
+        return verdicts
+    days: dict[tuple[str, object], list[Line]] = {}
+    for line in bucket:
+        day = (line.code, line.date if key is None else key(line, claim))
+        if day in over:
+            days.setdefault(day, []).append(line)
+    for day, lines in days.items():
+        verdicts.extend(_over_the_day(lines, rows[day[0]], totals[day], where, table.name, cutting))
+    return verdicts
+
+
+def _over_the_day(
+    lines: Sequence[Line], row: MueRow, total: int, where: str, name: str, cutting: bool
+) -> list[Verdict]:
+    """Every line of a code on a day whose units add up to more than its MUE (MAI 3 findings are appealable)."""
+    earlier = sum(line.units for line in lines if line.line < 0)
+    history = f" ({earlier} of them on earlier claims)" if earlier else ""
+    message = (
+        f"{_units(total)} of {lines[0].code} on {lines[0].date}{history} {_exceed(total)} the MUE of {row.value}"
+        f" per day{where} ({_row_facts(row, name)})"
+    )
+    appealable = row.mai == 3
+    if cutting:
+        return cut_back(lines, row.value, message, appealable)
+    return [Verdict(line.line, message, None, appealable) for line in lines]
+
+
+def _row_facts(row: MueRow, name: str) -> str:
+    because = f"; rationale: {row.rationale}" if row.rationale else ""
+    return f"{MAI_WORDS[row.mai]}{because}; table {name} line {row.line}"
+
+
+def addon_verdicts(
+    table: BoundTable, bucket: Sequence[Line], claim: Claim, standing: AbstractSet[int], key: ScopeKey,
+    where: str, skip: Skip | None = None, added: Added | None = None,
+) -> list[Verdict]:
+    """Add-on codes: each add-on line needs a standing line of a primary in force on its date, in its scope."""
+    assert isinstance(table.data, AocTable)
+    entries = table.data.entries
+    if not any(line.code in entries for line in bucket):
+        return []
+    present: dict[object, list[Line]] = {}
+    for line in bucket:
+        if line.line in standing:
+            present.setdefault(line.date if key is None else key(line, claim), []).append(line)
+    verdicts = []
+    for line in bucket:
+        if line.line < 0:
+            continue
+        day = line.date
+        listed = table.data.in_force(line.code, day)
+        if listed is None:
+            continue
+        typed_one, primaries, first = listed
+        # A payer's add-on rule replaces a type 1 row, but adds its primaries to a type 2 or 3 row.
+        extra = added(line.code, day) if added is not None and not typed_one else frozenset()
+        if skip is not None and not extra and skip(line.code, day):
+            continue
+        # A type 2 code (and a type 3 code listing no primary) has no national primary: nothing to edit.
+        if not primaries and not extra:
+            continue
+        others = present.get(day if key is None else key(line, claim), ())
+        if any(o.line != line.line and (o.code in primaries or o.code in extra) for o in others):
+            continue
+        verdicts.append(Verdict(line.line, _addon_message(line, first, primaries, extra, where, table.name)))
+    return verdicts
+
+
+def _addon_message(
+    line: Line, first: AocRow, primaries: frozenset[str], extra: frozenset[str], where: str, name: str
+) -> str:
+    shown = sorted(primaries)
+    text = ", ".join(shown[:SHOWN_PRIMARIES])
+    if len(shown) > SHOWN_PRIMARIES:
+        text += f" and {len(shown) - SHOWN_PRIMARIES} more"
+    if extra:
+        text = " or ".join(filter(None, [text, "added by the payer: " + ", ".join(sorted(extra))]))
+    return (
+        f"add-on {line.code} on {line.date} has no payable primary ({text}){where}"
+        f" (type {first.type} add-on; table {name} line {first.line})"
+    )
+
+
+def pair_verdicts(
+    table: BoundTable, bucket: Sequence[Line], claim: Claim, key: ScopeKey, where: str,
+    skip: Skip | None = None,
+) -> list[Verdict]:
+    """PTP edits: a column 2 line beside a column 1 line in its scope is denied, unless a bypass applies."""
+    assert isinstance(table.data, PtpTable)
+    rows = table.data.rows
+    if len(bucket) < 2:
+        return []
+    groups: dict[object, list[Line]] = {}
+    for line in bucket:
+        if line.line > 0:
+            groups.setdefault(line.date if key is None else key(line, claim), []).append(line)
+    # column 2 line number -> (column 1 line, the row that denies it); the lowest column 1 line names the edit
+    denied: dict[int, tuple[Line, Line, PtpRow]] = {}
+    for lines in groups.values():
+        if len(lines) < 2:
+            continue
+        for first in lines:
+            inner = rows.get(first.code)
+            if inner is None:
+                continue
+            for second in lines:
+                pair_rows = inner.get(second.code)
+                if pair_rows is None or second.line == first.line:
+                    continue
+                if skip is not None and skip((first.code, second.code), second.date):
+                    continue
+                row = _denying_row(pair_rows, first, second)
+                held = denied.get(second.line)
+                if row is not None and (held is None or first.line < held[0].line):
+                    denied[second.line] = (first, second, row)
+    return [
+        Verdict(number, _pair_message(first, second, row, where, table.name))
+        for number, (first, second, row) in sorted(denied.items())
+    ]
+
+
+def _denying_row(pair_rows: Sequence[PtpRow], first: Line, second: Line) -> PtpRow | None:
+    """The first row in force on the date that denies the pair: indicator 9 never, 1 unless a bypass modifier."""
+    for row in pair_rows:
+        if row.indicator == 9 or not in_force(row.start, row.end, second.date):
+            continue
+        bypassed = not NCCI_BYPASS.isdisjoint(first.modifiers) or not NCCI_BYPASS.isdisjoint(second.modifiers)
+        if row.indicator == 1 and bypassed:
+            continue
+        return row
+    return None
+
+
+def _pair_message(first: Line, second: Line, row: PtpRow, where: str, name: str) -> str:
+    if row.indicator == 0:
+        bypass = "modifier indicator 0: no modifier bypasses it"
+    else:
+        bypass = "modifier indicator 1 and neither line carries an NCCI bypass modifier (59, XE, XS, XP, XU, ...)"
+    because = f"; rationale: {row.rationale}" if row.rationale else ""
+    return (
+        f"{second.code} on {second.date} is not paid with {first.code} (line {first.line}){where}"
+        f" ({bypass}{because}; table {name} line {row.line})"
+    )
