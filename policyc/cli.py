@@ -165,7 +165,8 @@ def compile_command(paths: tuple[str, ...], emit: str | None) -> None:
     compiled = compile_paths(files)
     rules = sum(len(policy.rules) for policy in compiled)
     for policy in compiled:
-        click.echo(f"{policy.path}: policy `{policy.id}`, {len(policy.rules)} rules", err=True)
+        count = len(policy.rules)
+        click.echo(f"{policy.path}: policy `{policy.id}`, {count} rule{'' if count == 1 else 's'}", err=True)
     click.echo(f"compiled {len(compiled)} policies, {rules} rules", err=True)
 
 

@@ -55,12 +55,13 @@ def print_table(results: Iterable[ClaimResult], summary: Summary, console: Conso
     """A small table per claim: one row per line, each finding's codes, rule and message in the last column."""
     console = console or PipeConsole()
     for result in results:
-        title = Text.assemble(("claim ", "bold"), (result.claim_id or "(no claim_id)", "bold"), "  ")
+        title = Text.assemble(("claim ", "bold"), (printable(result.claim_id or "(no claim_id)"), "bold"), "  ")
         title.append_text(_styled(result.status))
         if result.status == "rejected":
             console.print(title)
             for error in result.errors:
-                console.print(f"  {error.field or '(claim)'}: {error.reason}", highlight=False)
+                # Claim text is data, never markup: `[red]` in a rejected code is shown as written.
+                console.print(Text(printable(f"  {error.field or '(claim)'}: {error.reason}")), highlight=False)
             console.print()
             continue
         table = Table(title=title, title_justify="left", header_style="bold", expand=False)
@@ -69,7 +70,8 @@ def print_table(results: Iterable[ClaimResult], summary: Summary, console: Conso
         table.add_column("findings", overflow="fold", min_width=30)
         for line in result.lines:
             table.add_row(
-                str(line.line), line.code, str(line.units), str(line.allowed_units), _styled(line.status),
+                str(line.line), Text(printable(line.code)), str(line.units), str(line.allowed_units),
+                _styled(line.status),
                 _findings_text(line.findings),
             )
         console.print(table)
@@ -84,8 +86,13 @@ def _findings_text(findings: Iterable[Finding]) -> Text:
         codes = " ".join(filter(None, [finding.adjustment, *finding.rarc]))
         text.append(f"{codes} " if codes else "", style="bold")
         text.append(finding.rule, style="dim")
-        text.append(f"\n{finding.message}")
+        text.append(f"\n{printable(finding.message)}")
     return text
+
+
+def printable(text: str) -> str:
+    """Text a terminal can show: a lone surrogate from a JSON escape (`\\ud800`) becomes a replacement mark."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _styled(status: str) -> Text:

@@ -187,7 +187,7 @@ def rank_verdicts(lines: Sequence[Line], ranks: Sequence[Rank], modifiers: froze
             message = f"a line with {carried_text} fits no rank of {what}"
         elif len(members) > rank.admits(count):
             message = (
-                f"{count} concurrent {what} line{'s' if count != 1 else ''} on {members[0].date}: "
+                f"{count} concurrent {what} line{'s' if count != 1 else ''} on {min(line.date for line in members)}: "
                 f"{len(members)} in rank {rank.label} ({rank.describe(modifiers)}), which admits {rank.admits(count)}"
             )
         else:

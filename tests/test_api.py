@@ -42,6 +42,11 @@ rule r1 "an adjustment nobody knows":
 """
 
 
+ALL_SEED_POLICIES = [
+    "cms-aoc-2024q2", "cms-mue-practitioner-2024q3", "cms-ptp-practitioner-2024q3", "home-infusion",
+    "medicaid-mue-2026q1",
+]
+
 def claim(
     *lines: tuple[str, int, str], plan: str = "commercial", claim_id: str = "C-1", **extra: Any
 ) -> dict[str, Any]:
@@ -93,7 +98,7 @@ def test_load_accepts_str_paths() -> None:
 
 def test_load_a_directory_searches_it_recursively() -> None:
     engine = policyc.load(POLICIES)
-    assert sorted(p.id for p in engine.policies) == ["home-infusion", "medicaid-mue-2026q1"]
+    assert sorted(p.id for p in engine.policies) == ALL_SEED_POLICIES
     assert statuses(engine.check(OVER_MUE)) == {1: "denied CO-151", 2: "denied CO-151"}
     assert statuses(engine.check(LONE_ADDON)) == {1: "denied CO-107"}
 
@@ -178,7 +183,7 @@ def test_duplicate_policy_id_across_two_files_is_pol230(tmp_path: Path) -> None:
 
 def test_the_same_file_named_twice_is_loaded_once() -> None:
     engine = policyc.load(POLICIES, HOME_INFUSION)
-    assert sorted(p.id for p in engine.policies) == ["home-infusion", "medicaid-mue-2026q1"]
+    assert sorted(p.id for p in engine.policies) == ALL_SEED_POLICIES
 
 
 # --------------------------------------------------------------------------------------------- check

@@ -357,7 +357,8 @@ def test_compile_prints_a_summary() -> None:
     assert result.exit_code == 0, result.stderr
     assert "policies/payer/home-infusion.pol: policy `home-infusion`, 4 rules" in result.stderr
     assert "policies/medicaid/mue-home-infusion-2026q1.pol: policy `medicaid-mue-2026q1`, 2 rules" in result.stderr
-    assert "compiled 2 policies, 6 rules" in result.stderr
+    assert "policies/cms/aoc-2024q2.pol: policy `cms-aoc-2024q2`, 1 rule\n" in result.stderr
+    assert "compiled 5 policies, 9 rules" in result.stderr
 
 
 def test_compile_emit_python_prints_the_generated_code() -> None:
