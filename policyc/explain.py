@@ -22,7 +22,8 @@ from policyc.compiler import find_policy_files, load_python, read_source, to_ir
 from policyc.engine import Engine
 from policyc.fields import FIELDS
 from policyc.results import ClaimResult, LineResult
-from policyc.runtime import CompiledRule
+from policyc.runtime import NCCI_BYPASS, CompiledRule
+from policyc.tables import AocTable, MueTable, PtpTable, in_force
 
 Facts = dict[str, Any]
 
@@ -62,6 +63,7 @@ class Explainer:
         compiled = [load_python(generate(policy), policy) for policy in policies]
         self.engine = Engine(compiled)
         self.rules = {(p.id, r.id): r for p in policies for r in p.rules}
+        self.policies = {p.id: p for p in policies}
 
     def explain(self, claim: Claim) -> tuple[ClaimResult, list[LineExplanation]]:
         result = self.engine.check(claim)
@@ -84,7 +86,63 @@ class Explainer:
         rule = self.rules[(compiled.policy_id, compiled.id)]
         fired = any(f.rule == compiled.name for f in result.findings)
         facts, fix = FACTS[type(rule.body)](rule.body, line, claim, standing)
+        if isinstance(rule.body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
+            replacing = self.replacing(compiled.policy_id, rule.body, line, claim, facts)
+            if replacing is not None:
+                facts = {**facts, "replaced_by": replacing}
+                fix = None
         return RuleLook(compiled.name, compiled.kind, compiled.source, rule.text, fired, facts, fix if fired else None)
+
+
+    def replacing(
+        self, base: str, body: ir.TableBodyIR, line: Line, claim: Claim, facts: Facts
+    ) -> str | None:
+        """The rule of an extending policy that replaces (or switches off) the row the table rule read, if any.
+
+        See docs/tables.md section 5: a policy applying to the line that extends `base`, directly or not, with
+        a rule in force on the line's date naming the row.
+        """
+        for policy in self.policies.values():
+            applies = policy.plans is None or claim.plan in policy.plans
+            dated = policy.start <= line.date and (policy.end is None or line.date <= policy.end)
+            if not (applies and dated and base in self.ancestors(policy)):
+                continue
+            for rule in policy.rules:
+                in_date = rule.start <= line.date and (rule.end is None or line.date <= rule.end)
+                if in_date and names_row(rule.body, body, line, facts):
+                    return f"{policy.id}/{rule.id}"
+        return None
+
+    def ancestors(self, policy: ir.PolicyIR) -> set[str]:
+        found: set[str] = set()
+        queue = list(policy.extends)
+        while queue:
+            name = queue.pop()
+            if name not in found and name != policy.id:
+                found.add(name)
+                queue.extend(self.policies[name].extends if name in self.policies else ())
+        return found
+
+
+def names_row(replacing: ir.BodyIR, table: ir.TableBodyIR, line: Line, facts: Facts) -> bool:
+    """Whether an extending policy's rule body names the table row the facts describe (docs/tables.md, 5)."""
+    column1 = facts.get("column1_code")
+    if isinstance(replacing, ir.SwitchOffIR):
+        kind = {ir.TableLimitIR: "mue", ir.TableAddonIR: "addon", ir.TablePairIR: "pair"}[type(table)]
+        if replacing.kind != kind or column1 is None and kind == "pair":
+            return False
+        if kind == "pair":
+            return column1 in replacing.codes.members and (
+                replacing.column2 is not None and line.code in replacing.column2.members
+            )
+        return line.code in replacing.codes.members
+    if isinstance(table, ir.TableLimitIR) and isinstance(replacing, ir.LimitIR):
+        return line.code in replacing.codes.members
+    if isinstance(table, ir.TableAddonIR) and isinstance(replacing, ir.AddonIR):
+        return 1 in facts.get("type", ()) and line.code in replacing.addons.members
+    if isinstance(table, ir.TablePairIR) and isinstance(replacing, ir.PairIR):
+        return column1 in replacing.column1.members and line.code in replacing.column2.members
+    return False
 
 
 # ------------------------------------------------------------------ facts per rule kind
@@ -228,6 +286,104 @@ def modifiers_of(cond: ir.CondIR) -> frozenset[str]:
     return cond.modifiers if isinstance(cond, ir.CondModifier) else frozenset()
 
 
+# ------------------------------------------------------------------ table rules
+
+
+def mue_table_facts(body: ir.TableLimitIR, line: Line, claim: Claim, standing: set[int]) -> tuple[Facts, str | None]:
+    """An MUE row: MAI 1 judges the line alone, MAI 2 and 3 the code's units on the day in the scope."""
+    assert isinstance(body.table.data, MueTable)
+    row = body.table.data.rows[line.code]
+    facts: Facts = {
+        "code": line.code, "mue": row.value, "mai": row.mai, "per": "line" if row.mai == 1 else "day",
+        "table": body.table.describe(), "table_line": row.line,
+    }
+    if row.mai == 1:
+        facts["units"] = line.units
+        over = line.units - row.value
+        if row.value == 0:
+            return facts, f"do not bill {line.code}: its MUE is 0 ({body.table.describe()} line {row.line})"
+        return facts, f"bill at most {row.value} units on this line (drop {over})"
+    lines = [line, *in_scope(body.scope, line, claim, frozenset({line.code}))]
+    total = sum(other.units for other in lines)
+    facts.update(total_units=total, lines=sorted(o.line for o in lines))
+    if row.value == 0:
+        fix = f"do not bill {line.code}: its MUE is 0 ({body.table.describe()} line {row.line})"
+    else:
+        over = total - row.value
+        fix = f"drop {over} unit{'s' if over != 1 else ''} of {line.code} on {line.date} (at most {row.value})"
+    if row.mai == 3:
+        fix += "; or appeal with records: MAI 3 findings are appealable"
+    return facts, fix
+
+
+def addon_table_facts(
+    body: ir.TableAddonIR, line: Line, claim: Claim, standing: set[int]
+) -> tuple[Facts, str | None]:
+    """An add-on table row in force on the line's date: its type, its primaries and the primary lines seen."""
+    assert isinstance(body.table.data, AocTable)
+    listed = body.table.data.in_force(line.code, line.date)
+    if listed is None:
+        return {"role": "primary"}, None
+    _, primaries, first = listed
+    rows = [r for r in body.table.data.rows[line.code] if in_force(r.start, r.end, line.date)]
+    found = in_scope(body.scope, line, claim, primaries)
+    facts: Facts = {
+        "role": "add-on", "type": sorted({r.type for r in rows}), "primaries": sorted(primaries),
+        "standing_primary_lines": sorted(p.line for p in found if p.line in standing),
+        "denied_primary_lines": sorted(p.line for p in found if p.line not in standing),
+        "table": body.table.describe(), "table_line": first.line,
+    }
+    if facts["denied_primary_lines"]:
+        return facts, f"make line {facts['denied_primary_lines'][0]} payable: it is the primary this add-on needs"
+    return facts, f"add a payable {shown(primaries)} {body.scope.describe()} ({line.date})"
+
+
+def pair_table_facts(body: ir.TablePairIR, line: Line, claim: Claim, standing: set[int]) -> tuple[Facts, str | None]:
+    """The PTP row pairing the line (column 2) with the lowest-numbered column 1 line in its scope."""
+    assert isinstance(body.table.data, PtpTable)
+    table = body.table.data.rows
+    others = in_scope(body.scope, line, claim, frozenset(table))
+    pairs = sorted(
+        (
+            (other, row)
+            for other in others
+            for row in table[other.code].get(line.code, ())
+            if in_force(row.start, row.end, line.date) and row.indicator != 9
+        ),
+        key=lambda pair: (pair[0].line, pair[1].line),
+    )
+    if not pairs:
+        column2 = [o.line for o in in_scope(body.scope, line, claim, frozenset(table.get(line.code, {})))]
+        return {"role": "column 1" if column2 else "no pair in scope", "column2_lines": sorted(column2)}, None
+    bypassed = not NCCI_BYPASS.isdisjoint(line.modifiers)
+    denying = [
+        (other, row) for other, row in pairs
+        if row.indicator == 0 or not (bypassed or not NCCI_BYPASS.isdisjoint(other.modifiers))
+    ]
+    other, row = (denying or pairs)[0]
+    facts: Facts = {
+        "role": "column 2", "column1_line": other.line, "column1_code": other.code, "indicator": row.indicator,
+        "bypass_modifiers": sorted(NCCI_BYPASS) if row.indicator == 1 else [],
+        "deletion_date": str(row.end) if row.end else None,
+        "table": body.table.describe(), "table_line": row.line,
+    }
+    if row.indicator == 1:
+        return facts, f"add modifier 59 or XU (or another NCCI bypass modifier) when {line.code} was a distinct service"
+    return facts, f"{line.code} is not payable with {other.code} (line {other.line}) {body.scope.describe()}: " \
+        "no modifier bypasses it, so bill one of them"
+
+
+def switch_off_facts(body: ir.SwitchOffIR, line: Line, claim: Claim, standing: set[int]) -> tuple[Facts, str | None]:
+    """A switch-off judges no line (it reaches none through dispatch); for completeness only."""
+    return {"switched_off": body.kind}, None
+
+
+def shown(codes: frozenset[str], most: int = 5) -> str:
+    ordered = sorted(codes)
+    text = ", ".join(ordered[:most])
+    return text + (f" and {len(ordered) - most} more" if len(ordered) > most else "")
+
+
 def _jsonable(value: object) -> object:
     return value if value is None or isinstance(value, (int, str)) else str(value)
 
@@ -239,6 +395,10 @@ FACTS: dict[type, Any] = {
     ir.BundleIR: bundle_facts,
     ir.PairIR: pair_facts,
     ir.WhenIR: when_facts,
+    ir.TableLimitIR: mue_table_facts,
+    ir.TableAddonIR: addon_table_facts,
+    ir.TablePairIR: pair_table_facts,
+    ir.SwitchOffIR: switch_off_facts,
 }
 
 

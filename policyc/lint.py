@@ -20,6 +20,7 @@ from policyc.compiler import check_source, find_policy_files, read_source
 from policyc.diagnostics import Diagnostic, DiagnosticSink, PolicyError, Severity
 from policyc.lower import lower
 from policyc.source import SourceFile, Span
+from policyc.tables import AocTable, MueTable
 
 DATA_DIR = Path(__file__).parent / "data"
 HCPCS_FILE = DATA_DIR / "hcpcs_level2_2024-07.codes.csv"
@@ -103,6 +104,10 @@ def body_sets(body: n.RuleBody) -> list[n.SetExpr]:
         return [body.bundled, body.into]
     if isinstance(body, n.Pair):
         return [body.column1, body.column2]
+    if isinstance(body, n.SwitchOff):
+        return [body.codes] if body.column2 is None else [body.codes, body.column2]
+    if isinstance(body, (n.TableLimit, n.TableAddon, n.TablePair)):
+        return []  # a table's codes are in its file, not written in the policy
     return [leaf.codes for leaf in _leaves(body.condition) if isinstance(leaf, n.FieldInCodes)]
 
 
@@ -153,6 +158,9 @@ def semantic_key(value: object) -> object:
     """A value equal for two IR parts that mean the same: code sets compare by their members, not their text."""
     if isinstance(value, ir.SetExprIR):
         return ("codes", value.members)
+    if isinstance(value, ir.TableIR):
+        # A table is its rows: two bindings of the same bytes, read the same way, mean the same.
+        return ("table", value.kind, value.digest)
     cls = type(value)
     if attrs.has(cls):
         return (cls.__name__, *(semantic_key(getattr(value, f.name)) for f in attrs.fields(cls)))
@@ -203,7 +211,21 @@ def targets(body: ir.BodyIR) -> frozenset[str] | None:
         return body.bundled.members
     if isinstance(body, ir.PairIR):
         return body.column2.members
+    if isinstance(body, ir.SwitchOffIR):
+        return frozenset()  # it acts on no line itself: it only takes rows out of an extended policy's table
+    if isinstance(body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
+        return table_targets(body.table)
     return body.dispatch_codes
+
+
+def table_targets(table: ir.TableIR) -> frozenset[str]:
+    """The codes of the lines a table rule can act on: MUE codes, add-on codes, column 2 codes."""
+    data = table.data
+    if isinstance(data, MueTable):
+        return frozenset(data.rows)
+    if isinstance(data, AocTable):
+        return frozenset(data.rows)
+    return frozenset(code for inner in data.rows.values() for code in inner)
 
 
 def code_index(

@@ -39,9 +39,44 @@ def under(text: str, code: str) -> list[str]:
 # ------------------------------------------------------------------ the seed policies and the bundled lists
 
 
+# The national PTP policy starts on 1996-01-01 (NCCI's start) but denies CO-236, a CARC X12 added on
+# 2011-01-30: on a claim line dated before then, the rule would send a code that did not exist. The warning is
+# right; the policy's owner can start the policy on 2011-01-30 (no claim that old is adjudicated today).
+SEED_WARNINGS = {"ptp-practitioner-2024q3.pol": ["POL504"]}
+CLEAN_POLICIES = [path for path in SEED_POLICIES if path.name not in SEED_WARNINGS]
+
+
 @pytest.mark.parametrize("path", SEED_POLICIES, ids=lambda p: p.name)
 def test_seed_policies_have_no_warnings(path: Path) -> None:
-    assert lint(path.read_text(encoding="utf-8")) == []
+    # The real path, so the table files next to the policy are found.
+    found = lint_source(SourceFile(path.as_posix(), path.read_text(encoding="utf-8")))
+    assert [d.code for d in found] == SEED_WARNINGS.get(path.name, [])
+
+
+def test_the_national_ptp_policy_is_warned_of_a_carc_younger_than_its_dates() -> None:
+    path = Path("policies/cms/ptp-practitioner-2024q3.pol")
+    [warning] = lint_source(SourceFile(path.as_posix(), path.read_text(encoding="utf-8")))
+    assert warning.message == "CARC `236` only starts on 2011-01-30, after the rule's dates start (from 1996-01-01)"
+
+
+@pytest.mark.parametrize("path", sorted(Path("examples").rglob("*.pol")), ids=lambda p: p.name)
+def test_example_policies_have_no_warnings(path: Path) -> None:
+    assert lint_source(SourceFile(path.as_posix(), path.read_text(encoding="utf-8"))) == []
+
+
+def test_table_rules_and_switch_offs_lint_their_written_codes_only(tmp_path: Path) -> None:
+    write(tmp_path, "mue.csv", "hcpcs_code,mue_value,mai\n99601,0,3\nJ7175,100,1\n")
+    base = write(tmp_path, "base.pol", header() + 'rule mue:\n  mue table "mue.csv" by the same provider\n'
+                 "  deny CO-151 N362\n")
+    text = (
+        header().replace('policy t "T"', 'policy payer "P"').replace("plans all", "plans all\n  extends t")
+        + "codes spare = A4221\n"
+        + "rule off:\n  switch off mue J7175, J9998\n"
+    )
+    payer = write(tmp_path, "payer.pol", text)
+    assert lint_source(SourceFile(base.as_posix(), base.read_text(encoding="utf-8"))) == []
+    found = lint_source(SourceFile(payer.as_posix(), payer.read_text(encoding="utf-8")))
+    assert sorted(d.code for d in found) == ["POL501", "POL510"]
 
 
 def test_bundled_lists_hold_codes_and_dates_only() -> None:
@@ -368,9 +403,16 @@ def test_command_prints_warnings_like_the_compiler_and_exits_1(tmp_path: Path) -
 
 
 def test_command_exits_0_on_clean_files() -> None:
-    result = CliRunner().invoke(lint_command, ["policies"])
+    result = CliRunner().invoke(lint_command, [str(path) for path in CLEAN_POLICIES])
     assert (result.exit_code, result.stdout) == (0, "")
-    assert result.stderr.strip() == f"0 warnings in {len(SEED_POLICIES)} files"
+    assert result.stderr.strip() == f"0 warnings in {len(CLEAN_POLICIES)} files"
+
+
+def test_command_lints_the_national_policies_without_crashing() -> None:
+    result = CliRunner().invoke(lint_command, ["policies/cms", "examples/cms"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == "1 warning in 4 files"
+    assert "policies/cms/ptp-practitioner-2024q3.pol:18:8: warning[POL504]" in result.stdout
 
 
 def test_command_exits_1_and_prints_errors_when_a_file_does_not_compile(tmp_path: Path) -> None:
