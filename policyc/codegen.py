@@ -365,7 +365,7 @@ class Generator:
         w.indent()
         w.line(f"if {expression}:")
         w.indent()
-        w.line(f"verdicts.append(rt.Verdict(line.line, {('the line meets `' + rule.text[5:] + '`')!r}))")
+        w.line(f"verdicts.append(rt.Verdict(line.line, {('the line meets `' + rule.condition_text + '`')!r}))")
         w.dedent()
         w.dedent()
         self.close_function()

@@ -248,6 +248,11 @@ class RuleIR:
     text: str  # the rule body as written, for messages and generated docstrings
 
     @property
+    def condition_text(self) -> str:
+        """A `when` rule's condition as written, without the keyword (`when(x)` and `when x` alike)."""
+        return self.text.removeprefix("when").strip()
+
+    @property
     def kind(self) -> str:
         return KIND_OF_BODY[type(self.body)]
 

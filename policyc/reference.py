@@ -197,7 +197,7 @@ def pair(rule: ir.RuleIR, body: ir.PairIR, claim: Claim) -> list[Fired]:
 
 def when(rule: ir.RuleIR, body: ir.WhenIR, claim: Claim) -> list[Fired]:
     """Each line the condition holds for; every line is asked, whatever the compiled dispatch would skip."""
-    facts = f"the line meets `{rule.text[len('when '):]}`"
+    facts = f"the line meets `{rule.condition_text}`"
     return [Fired(line.line, facts) for line in lines_in_force(rule, claim) if holds(body.condition, claim, line)]
 
 
