@@ -205,7 +205,24 @@ def body_text(body: n.RuleBody) -> str:
         bypass = f" unless modifier {modifiers_text(body.bypass, ' or ')}" if body.bypass else ""
         column1, column2 = items_text(body.column1.items), items_text(body.column2.items)
         return f"pair {column1} with {column2}{scope_text(body.scope)}{bypass}"
+    if isinstance(body, n.TableLimit):
+        provider = f" {PROVIDER_WORDS[body.provider]}" if body.provider else ""
+        return f"mue {table_text(body.table)}{provider}"
+    if isinstance(body, n.TableAddon):
+        return f"addon {table_text(body.table)}{scope_text(body.scope)}"
+    if isinstance(body, n.TablePair):
+        setting = f" setting {body.setting}" if body.setting is not None else ""
+        return f"pair {table_text(body.table)}{setting}{scope_text(body.scope)}"
+    if isinstance(body, n.SwitchOff):
+        text = f"switch off {body.kind} {items_text(body.codes.items)}"
+        return text + (f" with {items_text(body.column2.items)}" if body.column2 is not None else "")
     return f"when {condition_text(body.condition)}"
+
+
+def table_text(table: n.TableRef) -> str:
+    """`table "a.csv", "b.csv" format cms`: the files as written, then the format when one is named."""
+    files = ", ".join(quote(path.path) for path in table.paths)
+    return f"table {files}" + (f" format {table.format}" if table.format is not None else "")
 
 
 def rank_lines(ranks: Sequence[n.Rank]) -> list[OutLine]:

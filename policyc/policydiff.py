@@ -123,6 +123,7 @@ def header_facts(policy: ir.PolicyIR) -> dict[str, str]:
         "source": policy.source_document or "",
         "plans": "all" if policy.plans is None else ", ".join(sorted(policy.plans)),
         "dates": _dates(policy.start, policy.end),
+        "extends": ", ".join(policy.extends),
     }
 
 
@@ -136,9 +137,14 @@ def rule_facts(rule: ir.RuleIR) -> dict[str, str]:
         "rationale": rule.rationale or "",
         "dates": _dates(rule.start, rule.end),
     }
+    if isinstance(body, TABLE_BODIES):
+        facts["kind"] = f"{body.table.kind} table"
+        facts.update(table_facts(body.table))
+    elif isinstance(body, ir.SwitchOffIR):
+        facts["kind"] = f"switch off {body.kind}"
     if isinstance(body, ir.LimitIR):
         facts["cap"] = f"{body.cap} per {body.scope.extent}{body.scope.provider_phrase()}"
-    elif not isinstance(body, ir.WhenIR):
+    elif not isinstance(body, (ir.WhenIR, ir.SwitchOffIR)):
         facts["scope"] = body.scope.describe()
     if isinstance(body, ir.SequenceIR):
         facts["ranks"] = "; ".join(f"{r.label} {_rank_modifiers(r, body.modifiers)}" for r in body.ranks)
@@ -147,6 +153,20 @@ def rule_facts(rule: ir.RuleIR) -> dict[str, str]:
     if isinstance(body, ir.WhenIR):
         facts["condition"] = rule.text.removeprefix("when ")
     return facts
+
+
+TABLE_BODIES = (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)
+
+
+def table_facts(table: ir.TableIR) -> dict[str, str]:
+    """A bound table as comparable text: its files, how they are read, its row count and its content hash."""
+    return {
+        "table files": table.describe(),
+        "table format": table.format or "detected from the file",
+        "table setting": table.setting or ("all" if table.kind == "pair" else ""),
+        "table rows": f"{table.rows:,}",
+        "table contents": f"sha256 {table.digest[:12]}",
+    }
 
 
 def _rank_modifiers(rank: ir.RankIR, modifiers: frozenset[str]) -> str:
@@ -164,6 +184,12 @@ def rule_codes(rule: ir.RuleIR) -> dict[str, frozenset[str]]:
         return {"bundled codes": body.bundled.members, "codes bundled into": body.into.members}
     if isinstance(body, ir.PairIR):
         return {"column 1": body.column1.members, "column 2": body.column2.members}
+    if isinstance(body, TABLE_BODIES):
+        return {}  # the table's codes are its rows: the facts report its files, rows and contents
+    if isinstance(body, ir.SwitchOffIR):
+        if body.column2 is not None:
+            return {"switched-off column 1": body.codes.members, "switched-off column 2": body.column2.members}
+        return {"switched-off codes": body.codes.members}
     return {"condition codes": frozenset().union(*(c.codes.members for c in _code_tests(body.condition)))}
 
 

@@ -19,6 +19,7 @@ from policyc.lower import lower
 from policyc.results import ClaimResult, Finding, LineResult
 from policyc.runtime import CompiledRule
 from policyc.source import SourceFile
+from policyc.tables import PtpTable
 
 # A test claim that names no plan gets the policy's first plan, or this one under `plans all`.
 DEFAULT_PLAN = "commercial"
@@ -210,15 +211,23 @@ class Runner:
 
     def coverage(self) -> Iterable[RuleCoverage]:
         for policy in self.policies:
-            for rule in policy.ir.rules:
+            for rule in filter(judges_lines, policy.ir.rules):
                 name = f"{policy.ir.id}/{rule.id}"
                 source = self.rules_by_name[name].source if name in self.rules_by_name else policy.ir.path
                 yield RuleCoverage(name, source, tuple(self.fired.get(name, ())), tuple(self.silent.get(name, ())))
 
 
 def target_codes(rule: ir.RuleIR) -> frozenset[str] | None:
-    """The codes a rule can put a finding on (an add-on's add-ons, a pair's column 2); None: any line."""
+    """The codes a rule can put a finding on (an add-on's add-ons, a pair's column 2); None: any line.
+
+    For a table rule they come from the bound table: an MUE table's codes, an add-on table's add-on codes
+    (not their primaries), a PTP table's column 2 codes. A `switch off` rule puts a finding on no line.
+    """
     body = rule.body
+    if isinstance(body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
+        return table_targets(body.table)
+    if isinstance(body, ir.SwitchOffIR):
+        return frozenset()
     if isinstance(body, ir.AddonIR):
         return body.addons.members
     if isinstance(body, (ir.LimitIR, ir.SequenceIR)):
@@ -230,6 +239,27 @@ def target_codes(rule: ir.RuleIR) -> frozenset[str] | None:
     return body.dispatch_codes
 
 
+_TABLE_TARGETS: dict[str, frozenset[str]] = {}
+
+
+def table_targets(table: ir.TableIR) -> frozenset[str]:
+    """The codes of a bound table a finding can land on; computed once per table (by its content hash)."""
+    found = _TABLE_TARGETS.get(table.digest)
+    if found is None:
+        data = table.data
+        if isinstance(data, PtpTable):
+            found = frozenset(column2 for inner in data.rows.values() for column2 in inner)
+        else:  # an MUE table's codes; an add-on table's add-on codes, whose rows it is keyed by
+            found = frozenset(data.rows)
+        _TABLE_TARGETS[table.digest] = found
+    return found
+
+
+def judges_lines(rule: ir.RuleIR) -> bool:
+    """Whether coverage applies: a `switch off` rule judges no line (it only removes rows of other tables)."""
+    return not isinstance(rule.body, ir.SwitchOffIR)
+
+
 def _lines_with_finding(result: ClaimResult, rule: CompiledRule) -> Iterable[int]:
     return (line.line for line in result.lines if any(f.rule == rule.name for f in line.findings))
 
@@ -238,8 +268,6 @@ def _note(seen: dict[str, list[str]], rule: str, test_name: str) -> None:
     names = seen.setdefault(rule, [])
     if test_name not in names:
         names.append(test_name)
-
-
 
 
 # ---------------------------------------------------------------- the library entry point

@@ -427,3 +427,42 @@ def test_a_missing_path_is_a_usage_error() -> None:
 def test_a_parse_failure_raises_policy_error_from_the_library() -> None:
     with pytest.raises(PolicyError):
         format_text("policy")
+
+
+# ---------------------------------------------------------------- tables, overrides and `extends`
+
+
+def test_table_rules_print_their_files_format_setting_and_scope_canonically() -> None:
+    text = (
+        'policy p plans all effective 2025-01-01 rule m: mue   table "m.csv"  format cms by the same provider\n'
+        'deny CO-151 N362 rule a: addon table "a.csv" on the same day by the same rendering provider deny CO-107\n'
+        'rule t: pair table "f1.txt","f2.txt" format cms setting outpatient_hospital on the same day'
+        " by the same provider deny CO-236\n"
+        'rule u: pair table "p.csv" deny CO-97 M80\n'
+    )
+    formatted = assert_formats(text)
+    assert '  mue table "m.csv" format cms by the same provider\n' in formatted
+    assert '  addon table "a.csv" on the same day by the same rendering provider\n' in formatted
+    assert ('  pair table "f1.txt", "f2.txt" format cms setting outpatient_hospital on the same day'
+            " by the same provider\n") in formatted
+    assert '  pair table "p.csv"\n  deny CO-97 M80\n' in formatted
+
+
+def test_switch_off_rules_and_extends_print_canonically() -> None:
+    text = (
+        "policy p plans medicaid effective 2025-01-01 extends   a,b , c\n"
+        "rule x: switch off mue J7175,J7176 rule y: switch off addon 96160\n"
+        "rule z: switch off pair 96365, 96366 with 96360\n"
+    )
+    formatted = assert_formats(text)
+    assert "  extends   a, b, c\n" in formatted
+    assert "rule x:\n  switch off mue J7175, J7176\n" in formatted
+    assert "rule y:\n  switch off addon 96160\n" in formatted
+    assert "rule z:\n  switch off pair 96365, 96366 with 96360\n" in formatted
+
+
+@pytest.mark.parametrize("path", sorted(Path("examples").rglob("*.pol")), ids=str)
+def test_every_example_policy_formats_to_a_fixed_point_with_the_same_nodes(path: Path) -> None:
+    source = read_source(path)
+    text = verified(source)
+    assert format_text(text) == text

@@ -232,3 +232,97 @@ def test_a_policy_that_does_not_compile_exits_1(tmp_path: Path) -> None:
     broken = write_version(tmp_path / "new", "rule r: limit nope to 4 units per day deny CO-151\n")
     result = CliRunner().invoke(diff_command, ["--old", "policies", "--new", str(broken), "examples/claims.json"])
     assert result.exit_code == 1 and "unknown code set `nope`" in result.stderr
+
+
+# ---------------------------------------------------------------- tables, overrides and `extends`
+
+TABLES = (
+    'rule mue: mue table "mue.csv" by the same provider deny CO-151 N362\n'
+    'rule aoc: addon table "aoc.csv" on the same day by the same provider deny CO-107 N122\n'
+    'rule ptp: pair table "ptp.csv" on the same day by the same provider deny CO-236\n'
+)
+
+
+def write_tables(root: Path, mue_rows: str = "99601,2,3\n", mue_name: str = "mue.csv") -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / mue_name).write_text("hcpcs_code,mue_value,mai\n" + mue_rows, encoding="utf-8")
+    (root / "aoc.csv").write_text("add_on_code,primary_code,aoc_edit_type\n99602,99601,1\n", encoding="utf-8")
+    (root / "ptp.csv").write_text("column_1,column_2,deletion_date,modifier_indicator\n96360,96523,,1\n",
+                                  encoding="utf-8")
+
+
+def test_the_same_table_rules_have_no_static_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    for side in ("old", "new"):
+        write_tables(tmp_path / side)
+        write_version(tmp_path / side, TABLES)
+    assert changes(tmp_path / "old", tmp_path / "new") == ()
+    assert changes(Path("policies/cms"), Path("policies/cms")) == ()
+
+
+def test_a_table_file_renamed_or_with_other_rows_is_named_with_its_row_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    write_tables(tmp_path / "old")
+    write_version(tmp_path / "old", TABLES)
+    write_tables(tmp_path / "new", "99601,2,3\n99602,1,2\n", mue_name="mue-q4.csv")
+    write_version(tmp_path / "new", TABLES.replace("mue.csv", "mue-q4.csv").replace("deny CO-236", "deny CO-97 M80"))
+    (change,) = changes(tmp_path / "old", tmp_path / "new")
+    facts = {rule.rule: rule.facts for rule in change.rules_changed}
+    assert set(facts) == {"mue", "ptp"}
+    assert "table files: mue.csv -> mue-q4.csv" in facts["mue"]
+    assert "table rows: 1 -> 2" in facts["mue"]
+    assert any(fact.startswith("table contents: sha256 ") for fact in facts["mue"])
+    assert facts["ptp"] == ("action: deny CO-236 -> deny CO-97 M80",)
+
+
+def test_a_table_rule_added_or_removed_and_a_kind_change_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    write_tables(tmp_path / "old")
+    write_version(tmp_path / "old", OLD + TABLES.replace("rule mue:", "rule mue-old:"))
+    write_tables(tmp_path / "new")
+    table_cap = 'rule cap: mue table "mue.csv" by the same provider'
+    new_body = OLD.replace("rule cap: limit visits to 4 units per day", table_cap)
+    write_version(tmp_path / "new", new_body + TABLES)
+    (change,) = changes(tmp_path / "old", tmp_path / "new")
+    assert change.rules_added == ("mue",) and change.rules_removed == ("mue-old",)
+    (cap,) = [rule for rule in change.rules_changed if rule.rule == "cap"]
+    assert "kind: limit -> mue table" in cap.facts and "table files: (none) -> mue.csv" in cap.facts
+    text = "\n".join(report_lines(tmp_path / "old", tmp_path / "new"))
+    assert "rule mue: added" in text and "rule mue-old: removed" in text
+
+
+def test_switch_off_rules_and_extends_are_compared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    for side, extra in (("old", "rule off: switch off pair 96360 with 96523\n"),
+                        ("new", "rule off: switch off mue 99601, 99602\n")):
+        write_tables(tmp_path / side)
+        write_version(tmp_path / side, TABLES, policy_id="base")
+        payer = "policy payer\n  plans     medicaid\n  effective 2025-01-01\n  extends   base\n\n" + extra
+        (tmp_path / side / "payer.pol").write_text(payer, encoding="utf-8")
+    (change,) = changes(tmp_path / "old", tmp_path / "new")
+    (off,) = change.rules_changed
+    assert off.facts == ("kind: switch off pair -> switch off mue",)
+    assert {codes.name for codes in off.codes} == {
+        "switched-off column 1 (gone)", "switched-off column 2 (gone)", "switched-off codes (new)"
+    }
+    (tmp_path / "new" / "payer.pol").unlink()
+    assert [c.status for c in changes(tmp_path / "old", tmp_path / "new")] == ["removed"]
+
+
+def report_lines(old: Path, new: Path) -> list[str]:
+    result = CliRunner().invoke(diff_command, ["--old", str(old), "--new", str(new), "examples/claims.json"])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def test_a_policy_that_starts_extending_another_says_so_in_its_header(tmp_path: Path) -> None:
+    for side, extends in (("old", ""), ("new", "  extends   base\n")):
+        write_version(tmp_path / side, "rule cap: limit 99601 to 4 units per day deny CO-151\n", policy_id="base")
+        payer = f"policy payer\n  plans     medicaid\n  effective 2025-01-01\n{extends}\n" + OLD
+        (tmp_path / side / "payer.pol").write_text(payer, encoding="utf-8")
+    (change,) = changes(tmp_path / "old", tmp_path / "new")
+    assert change.policy_id == "payer" and change.header == ("extends: (none) -> base",)

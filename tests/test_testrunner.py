@@ -172,3 +172,80 @@ def test_tests_of_another_file_do_not_cover_a_rule(tmp_path: Path) -> None:
     theirs = write(tmp_path, "theirs.pol", 'test "t":\n  claim:\n    line 1: 99601 x5\n  expect line 1 denied\n')
     report = run_tests([mine, theirs])
     assert report.passed and coverage_of(report, "mine/cap") == ((), ())
+
+
+# ---------------------------------------------------------------- table rules and overrides
+
+
+def write_table(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text, encoding="utf-8")
+
+
+def test_an_mue_table_rule_is_covered_on_the_table_codes_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    write_table(tmp_path, "mue.csv", "hcpcs_code,mue_value,mai\n99601,2,3\n")
+    rule = 'rule mue: mue table "mue.csv" by the same provider deny CO-151 N362\n'
+    tests = ('test "over":\n  claim:\n    line 1: 99601 x3\n  expect line 1 denied CO-151\n'
+             'test "not in the table":\n  claim:\n    line 1: 99602 x9\n  expect line 1 paid\n')
+    report = run_tests([write(tmp_path, "p.pol", rule + tests)])
+    assert report.passed and coverage_of(report, "p/mue") == (("over",), ())
+    more = 'test "under":\n  claim:\n    line 1: 99601 x2\n  expect line 1 paid\n'
+    report = run_tests([write(tmp_path, "p.pol", rule + tests + more)])
+    assert report.passed and coverage_of(report, "p/mue") == (("over",), ("under",))
+
+
+def test_an_addon_table_rule_is_silent_only_on_its_add_on_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    write_table(tmp_path, "aoc.csv", "add_on_code,primary_code,aoc_edit_type\n99602,99601,1\n")
+    body = ('rule aoc: addon table "aoc.csv" on the same day by the same provider deny CO-107 N122\n'
+            'test "alone":\n  claim:\n    line 1: 99602\n  expect line 1 denied CO-107\n'
+            'test "primary only":\n  claim:\n    line 1: 99601\n  expect line 1 paid\n')
+    report = run_tests([write(tmp_path, "p.pol", body)])
+    assert report.passed and coverage_of(report, "p/aoc") == (("alone",), ())
+    body += 'test "with its primary":\n  claim:\n    line 1: 99601\n    line 2: 99602\n  expect line 2 paid\n'
+    report = run_tests([write(tmp_path, "p.pol", body)])
+    assert report.passed and coverage_of(report, "p/aoc") == (("alone",), ("with its primary",))
+
+
+def test_a_pair_table_rule_is_silent_only_on_its_column_2_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    write_table(tmp_path, "ptp.csv", "column_1,column_2,deletion_date,modifier_indicator\n96360,96523,,1\n")
+    body = ('rule ptp: pair table "ptp.csv" on the same day by the same provider deny CO-236\n'
+            'test "pair":\n  claim:\n    line 1: 96360\n    line 2: 96523\n  expect line 1 paid\n'
+            "  expect line 2 denied CO-236\n"
+            'test "column 1 alone":\n  claim:\n    line 1: 96360\n  expect line 1 paid\n')
+    report = run_tests([write(tmp_path, "p.pol", body)])
+    assert report.passed and coverage_of(report, "p/ptp") == (("pair",), ())
+    body += 'test "bypassed":\n  claim:\n    line 1: 96360\n    line 2: 96523 XU\n  expect line 2 paid\n'
+    report = run_tests([write(tmp_path, "p.pol", body)])
+    assert report.passed and coverage_of(report, "p/ptp") == (("pair",), ("bypassed",))
+
+
+def test_switch_off_rules_run_with_extends_and_take_no_part_in_coverage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    write_table(tmp_path, "mue.csv", "hcpcs_code,mue_value,mai\n99601,0,3\n")
+    base = write(tmp_path, "base.pol", 'rule mue: mue table "mue.csv" by the same provider deny CO-151 N362\n')
+    payer = tmp_path / "payer.pol"
+    payer.write_text(
+        "policy payer\n  plans     medicaid\n  effective 2025-01-01\n  extends   base\n\n"
+        "rule free: switch off mue 99601\n"
+        'test "switched off":\n  claim:\n    line 1: 99601 x3\n  expect line 1 paid\n', encoding="utf-8")
+    report = run_tests([base, payer])
+    assert report.passed
+    assert [c.rule for c in report.coverage] == ["base/mue"]
+
+
+def test_the_cms_policies_and_their_example_extension_run_together() -> None:
+    report = run_tests(["policies/cms", "examples/cms"])
+    assert report.passed and len(report.outcomes) >= 10
+    covered = {c.rule for c in report.coverage if c.covered}
+    assert {"cms-mue-practitioner-2024q3/mue", "cms-aoc-2024q2/add-ons", "cms-ptp-practitioner-2024q3/ptp"} <= covered
+    assert "medicaid-ncci-2024q3/factor-uncapped" not in {c.rule for c in report.coverage}
