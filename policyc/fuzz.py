@@ -33,7 +33,7 @@ class Engines:
     """What the invariants look at: the engine under test, the reference, and the rules by finding name."""
 
     compiled: Engine
-    reference: ReferenceEngine | None  # None when it does not model every policy (tables, `extends`)
+    reference: ReferenceEngine | None  # None when it does not model a policy (an unknown rule body)
     rules: dict[str, ir.RuleIR]
     policies: tuple[ir.PolicyIR, ...]
     note: str | None = None  # why the reference is missing

@@ -160,7 +160,7 @@ def claims_for(engine: EngineLike, max_extra_lines: int = 2) -> st.SearchStrateg
     compares; dates on each side of every effective boundary; plans in and out of each policy's scope.
     """
     policies = policy_irs(engine)
-    # No strategy aims at table rules yet (the reference interpreter does not model them either).
+    # No strategy aims at table rules' rows yet: claims reach them through their random codes.
     targets = tuple((policy, rule) for policy in policies for rule in policy.rules if isinstance(rule.body, MODELLED))
     if not targets:
         return claims()

@@ -114,7 +114,7 @@ def test_engines_agree_on_arbitrary_claims(texts: tuple[str, ...], claim: dict[s
     assert_agree(texts, claim)
 
 
-# The seed policies of the six rule kinds (policies/cms binds national tables, which the reference does not model).
+# The seed policies of the six written rule kinds; the table policies are compared in test_reference.py.
 SEED = ("policies/payer", "policies/medicaid")
 SEED_COMPILED, SEED_REFERENCE = policyc.load(*SEED), reference.load(*SEED)
 
