@@ -17,7 +17,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import attrs
 
@@ -57,7 +56,9 @@ def chunks(tables: Tables, seed: int, total_lines: int) -> Iterator[list[Claim]]
         yield batch
 
 
-def timed_pass(tables: Tables, seed: int, lines: int, check: Callable[[list[Claim]], Counter[str]]) -> tuple[float, Counter[str]]:
+def timed_pass(
+    tables: Tables, seed: int, lines: int, check: Callable[[list[Claim]], Counter[str]]
+) -> tuple[float, Counter[str]]:
     seconds, denied = 0.0, Counter[str]()
     for batch in chunks(tables, seed, lines):
         start = time.perf_counter()
@@ -145,7 +146,8 @@ def print_report(
         if figure.note:
             print(f"    {figure.note}")
     agree = "agree" if ours == theirs else "DISAGREE"
-    print(f"\ndenied lines by code: policyc {dict(sorted(ours.items()))}, hand-written {dict(sorted(theirs.items()))} ({agree})")
+    print(f"\ndenied lines by code: policyc {dict(sorted(ours.items()))}, ", end="")
+    print(f"hand-written {dict(sorted(theirs.items()))} ({agree})")
     hand = figures[1]
     print(f"policyc / hand-written time: {figures[0].seconds / hand.seconds:.2f} (target <= 1.5)")
     for figure in figures[3:]:

@@ -18,10 +18,11 @@ MUE_FILE = CMS / "mue_practitioner_2024-07-01.csv"
 AOC_FILE = CMS / "aoc_pairs_2024-06-03.csv"
 PTP_FILE = CMS / "ptp_pairs_home_infusion_subset.csv"
 QUARTER_START = datetime.date(2024, 7, 1)
-BYPASS_MODIFIERS = frozenset(
-    "59 XE XS XP XU 24 25 27 57 58 78 79 91 E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 "
-    "TA T1 T2 T3 T4 T5 T6 T7 T8 T9 LT RT LC LD LM RC RI".split()
-)
+BYPASS_MODIFIERS = frozenset({
+    "59", "XE", "XS", "XP", "XU", "24", "25", "27", "57", "58", "78", "79", "91",
+    "E1", "E2", "E3", "E4", "FA", "F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9",
+    "TA", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "LT", "RT", "LC", "LD", "LM", "RC", "RI",
+})
 NO_PRIMARY = "CCCCC"
 
 
