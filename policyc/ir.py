@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import TYPE_CHECKING
 
 import attrs
@@ -185,6 +186,11 @@ class TableIR:
     def describe(self) -> str:
         return ", ".join(self.files)
 
+    @property
+    def targets(self) -> frozenset[str]:
+        """The codes a finding of the table can land on: MUE codes, add-on codes, PTP column 2 codes."""
+        return _table_targets(self.digest, self.data)
+
 
 @attrs.frozen
 class TableLimitIR:
@@ -280,3 +286,30 @@ class PolicyIR:
             if isinstance(table, TableIR):
                 found.setdefault(table.digest, table)
         return tuple(found.values())
+
+
+@functools.lru_cache(maxsize=64)
+def _table_targets(digest: str, data: Table) -> frozenset[str]:
+    """Computed once per table content (national tables hold thousands of codes)."""
+    from policyc.tables import PtpTable  # the tables module imports nothing from here; keep the IR light
+
+    if isinstance(data, PtpTable):
+        return frozenset(column2 for inner in data.rows.values() for column2 in inner)
+    return frozenset(data.rows)  # MUE codes; add-on codes, which an add-on table is keyed by
+
+
+def target_codes(body: BodyIR) -> frozenset[str] | None:
+    """The codes of the lines a rule body can put a finding on; None when it may act on a line of any code."""
+    if isinstance(body, AddonIR):
+        return body.addons.members
+    if isinstance(body, (LimitIR, SequenceIR)):
+        return body.codes.members
+    if isinstance(body, BundleIR):
+        return body.bundled.members
+    if isinstance(body, PairIR):
+        return body.column2.members
+    if isinstance(body, SwitchOffIR):
+        return frozenset()  # it judges no line: it only takes rows out of an extended policy's table
+    if isinstance(body, (TableLimitIR, TableAddonIR, TablePairIR)):
+        return body.table.targets
+    return body.dispatch_codes

@@ -20,7 +20,6 @@ from policyc.compiler import check_source, find_policy_files, read_source
 from policyc.diagnostics import Diagnostic, DiagnosticSink, PolicyError, Severity
 from policyc.lower import lower
 from policyc.source import SourceFile, Span
-from policyc.tables import AocTable, MueTable
 
 DATA_DIR = Path(__file__).parent / "data"
 HCPCS_FILE = DATA_DIR / "hcpcs_level2_2024-07.codes.csv"
@@ -203,29 +202,7 @@ def always_hit(body: ir.BodyIR) -> frozenset[str]:
 
 def targets(body: ir.BodyIR) -> frozenset[str] | None:
     """The codes of the lines a body can act on; None when it may act on a line of any code."""
-    if isinstance(body, ir.AddonIR):
-        return body.addons.members
-    if isinstance(body, (ir.LimitIR, ir.SequenceIR)):
-        return body.codes.members
-    if isinstance(body, ir.BundleIR):
-        return body.bundled.members
-    if isinstance(body, ir.PairIR):
-        return body.column2.members
-    if isinstance(body, ir.SwitchOffIR):
-        return frozenset()  # it acts on no line itself: it only takes rows out of an extended policy's table
-    if isinstance(body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
-        return table_targets(body.table)
-    return body.dispatch_codes
-
-
-def table_targets(table: ir.TableIR) -> frozenset[str]:
-    """The codes of the lines a table rule can act on: MUE codes, add-on codes, column 2 codes."""
-    data = table.data
-    if isinstance(data, MueTable):
-        return frozenset(data.rows)
-    if isinstance(data, AocTable):
-        return frozenset(data.rows)
-    return frozenset(code for inner in data.rows.values() for code in inner)
+    return ir.target_codes(body)
 
 
 def code_index(

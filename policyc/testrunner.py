@@ -19,7 +19,6 @@ from policyc.lower import lower
 from policyc.results import ClaimResult, Finding, LineResult
 from policyc.runtime import CompiledRule
 from policyc.source import SourceFile
-from policyc.tables import PtpTable
 
 # A test claim that names no plan gets the policy's first plan, or this one under `plans all`.
 DEFAULT_PLAN = "commercial"
@@ -218,41 +217,8 @@ class Runner:
 
 
 def target_codes(rule: ir.RuleIR) -> frozenset[str] | None:
-    """The codes a rule can put a finding on (an add-on's add-ons, a pair's column 2); None: any line.
-
-    For a table rule they come from the bound table: an MUE table's codes, an add-on table's add-on codes
-    (not their primaries), a PTP table's column 2 codes. A `switch off` rule puts a finding on no line.
-    """
-    body = rule.body
-    if isinstance(body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
-        return table_targets(body.table)
-    if isinstance(body, ir.SwitchOffIR):
-        return frozenset()
-    if isinstance(body, ir.AddonIR):
-        return body.addons.members
-    if isinstance(body, (ir.LimitIR, ir.SequenceIR)):
-        return body.codes.members
-    if isinstance(body, ir.BundleIR):
-        return body.bundled.members
-    if isinstance(body, ir.PairIR):
-        return body.column2.members
-    return body.dispatch_codes
-
-
-_TABLE_TARGETS: dict[str, frozenset[str]] = {}
-
-
-def table_targets(table: ir.TableIR) -> frozenset[str]:
-    """The codes of a bound table a finding can land on; computed once per table (by its content hash)."""
-    found = _TABLE_TARGETS.get(table.digest)
-    if found is None:
-        data = table.data
-        if isinstance(data, PtpTable):
-            found = frozenset(column2 for inner in data.rows.values() for column2 in inner)
-        else:  # an MUE table's codes; an add-on table's add-on codes, whose rows it is keyed by
-            found = frozenset(data.rows)
-        _TABLE_TARGETS[table.digest] = found
-    return found
+    """The codes a rule can put a finding on (an add-on's add-ons, a pair's column 2); None: any line."""
+    return ir.target_codes(rule.body)
 
 
 def judges_lines(rule: ir.RuleIR) -> bool:
