@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
@@ -12,13 +12,17 @@ import attrs
 
 from policyc.claims import Claim, Line, Rejection, parse_claim
 from policyc.results import ClaimResult, Finding, LineResult, line_result
-from policyc.runtime import CompiledPolicy, CompiledRule, Override, TableKey, Verdict, Window
+from policyc.runtime import CompiledPolicy, CompiledRule, Override, TableKey, Verdict, Window, framed
 from policyc.tables import AocTable, MueTable, PtpTable, in_force
 
 if TYPE_CHECKING:
     from policyc.history import ClaimHistory
 
 NOTHING_STANDS: frozenset[int] = frozenset()
+
+
+# How many dates of service a plan index remembers which rules are in force on, before it starts afresh.
+IN_FORCE_MEMORY = 4096
 
 
 @attrs.frozen
@@ -28,16 +32,28 @@ class PlanIndex:
     by_code: Mapping[str, tuple[CompiledRule, ...]]
     by_modifier: Mapping[str, tuple[CompiledRule, ...]]
     every_line: tuple[CompiledRule, ...]
+    # rule -> the function turning its verdicts into findings, its fixed parts worked out once
+    findings: Mapping[CompiledRule, FindingMaker] = attrs.field(factory=dict)
+    # The engine's own dispatch: table rules take the whole claim (see `work`), so they are left out here.
+    written_by_code: Mapping[str, tuple[CompiledRule, ...]] = attrs.field(factory=dict)
+    table_rules: tuple[CompiledRule, ...] = ()
+    # date of service -> the rules out of force that day (almost always none); filled as dates come
+    _out_of_force: dict[datetime.date, frozenset[CompiledRule]] = attrs.field(factory=dict, init=False)
 
     @classmethod
     def build(cls, rules: Iterable[CompiledRule]) -> PlanIndex:
         by_code: dict[str, list[CompiledRule]] = {}
+        written_by_code: dict[str, list[CompiledRule]] = {}
         by_modifier: dict[str, list[CompiledRule]] = {}
         every_line: list[CompiledRule] = []
+        makers: dict[CompiledRule, FindingMaker] = {}
         for rule in rules:
+            makers[rule] = finding_maker(rule)
             if rule.dispatch_codes is not None:
                 for code in rule.dispatch_codes:
                     by_code.setdefault(code, []).append(rule)
+                    if rule.table is None:
+                        written_by_code.setdefault(code, []).append(rule)
             elif rule.dispatch_modifiers is not None:
                 for modifier in rule.dispatch_modifiers:
                     by_modifier.setdefault(modifier, []).append(rule)
@@ -47,29 +63,72 @@ class PlanIndex:
             {code: tuple(rs) for code, rs in by_code.items()},
             {mod: tuple(rs) for mod, rs in by_modifier.items()},
             tuple(every_line),
+            makers,
+            {code: tuple(rs) for code, rs in written_by_code.items()},
+            tuple(rule for rule in makers if rule.table is not None),
         )
 
     def buckets(self, lines: Sequence[Line]) -> dict[CompiledRule, list[Line]]:
         """For each rule, the claim's lines it should look at (in force on the line's date of service)."""
+        return self._dispatch(lines, self.by_code)
+
+    def work(self, lines: Sequence[Line]) -> dict[CompiledRule, Sequence[Line]]:
+        """What the engine runs: each rule with the lines to hand it.
+
+        A table rule gets every line in force, not just those whose codes it holds: it looks each line's code
+        up in its table anyway, so sorting lines into its bucket first would only do that lookup twice.
+        """
+        work: dict[CompiledRule, Sequence[Line]] = {}
+        if self.written_by_code or self.by_modifier or self.every_line:
+            work.update(self._dispatch(lines, self.written_by_code))
+        if not self.table_rules or not lines:
+            return work
+        day = lines[0].date
+        if all(line.date == day for line in lines):  # the usual claim: one date of service
+            off = self._off(day)
+            for rule in self.table_rules:
+                if rule not in off:
+                    work[rule] = lines
+            return work
+        for rule in self.table_rules:
+            found = [line for line in lines if rule not in self._off(line.date)]
+            if found:
+                work[rule] = found
+        return work
+
+    def _dispatch(
+        self, lines: Sequence[Line], by_code: Mapping[str, tuple[CompiledRule, ...]]
+    ) -> dict[CompiledRule, list[Line]]:
         buckets: dict[CompiledRule, list[Line]] = {}
-        by_code, plain = self.by_code, not self.by_modifier and not self.every_line
+        plain = not self.by_modifier and not self.every_line
         for line in lines:
-            rules = by_code.get(line.code, ()) if plain else self._rules_for(line)
+            rules = by_code.get(line.code, ()) if plain else self._rules_for(line, by_code)
+            off = self._off(line.date)
             for rule in rules:
-                if rule.in_force(line.date):
-                    bucket = buckets.get(rule)
-                    if bucket is None:
-                        buckets[rule] = [line]
-                    # A line carrying the same dispatch modifier twice must still enter a bucket once.
-                    elif bucket[-1] is not line:
-                        bucket.append(line)
+                if off and rule in off:
+                    continue
+                bucket = buckets.get(rule)
+                if bucket is None:
+                    buckets[rule] = [line]
+                # A line carrying the same dispatch modifier twice must still enter a bucket once.
+                elif bucket[-1] is not line:
+                    bucket.append(line)
         return buckets
 
-    def _rules_for(self, line: Line) -> Iterator[CompiledRule]:
-        yield from self.by_code.get(line.code, ())
+    def _rules_for(self, line: Line, by_code: Mapping[str, tuple[CompiledRule, ...]]) -> Iterator[CompiledRule]:
+        yield from by_code.get(line.code, ())
         for modifier in line.modifiers:
             yield from self.by_modifier.get(modifier, ())
         yield from self.every_line
+
+    def _off(self, day: datetime.date) -> frozenset[CompiledRule]:
+        """The rules out of force on a date: worked out once per date, not once per line and rule."""
+        off = self._out_of_force.get(day)
+        if off is None:
+            if len(self._out_of_force) >= IN_FORCE_MEMORY:
+                self._out_of_force.clear()  # threads may race here; at worst a date is worked out twice
+            off = self._out_of_force[day] = frozenset(rule for rule in self.findings if not rule.in_force(day))
+        return off
 
 
 class Engine:
@@ -117,40 +176,51 @@ class Engine:
             yield rejected(claim) if isinstance(claim, Rejection) else self.check(claim)
 
     def _adjudicate(self, claim: Claim) -> ClaimResult:
-        buckets = self.index_for(claim.plan).buckets(claim.lines)
+        index = self.index_for(claim.plan)
+        buckets = index.work(claim.lines)
         if self.history is None:
-            return self._judge(claim, buckets, ())
+            return judge(claim, index, buckets, ())
         with self.history.transaction():
             prior = add_prior_lines(buckets, claim, self.history)
-            result = self._judge(claim, buckets, prior)
+            result = judge(claim, index, buckets, prior)
             self.history.record(claim, result)
         return result
 
-    def _judge(self, claim: Claim, buckets: dict[CompiledRule, list[Line]], prior: Iterable[int]) -> ClaimResult:
-        """Run every rule over its bucket, add-ons last over the lines that stand (earlier claims' lines do)."""
-        findings: dict[int, list[Finding]] = {}
-        addon_rules: list[tuple[CompiledRule, list[Line]]] = []
-        for rule, bucket in buckets.items():
-            if rule.kind == "addon":
-                addon_rules.append((rule, bucket))
-            else:
-                record(findings, rule, rule.evaluate(bucket, claim, NOTHING_STANDS))
-        standing = {line.line for line in claim.lines if stands(findings.get(line.line, ()))}
+
+def judge(
+    claim: Claim, index: PlanIndex, buckets: Mapping[CompiledRule, Sequence[Line]], prior: Iterable[int]
+) -> ClaimResult:
+    """Run every rule over its bucket, add-ons last over the lines that stand (earlier claims' lines do)."""
+    findings: dict[int, list[Finding]] = {}
+    makers = index.findings
+    addon_rules: list[tuple[CompiledRule, Sequence[Line]]] = []
+    for rule, bucket in buckets.items():
+        if rule.kind == "addon":
+            addon_rules.append((rule, bucket))
+        else:
+            record(findings, makers[rule], rule.evaluate(bucket, claim, NOTHING_STANDS))
+    if addon_rules:
+        standing = {line.line for line in claim.lines}
+        standing.difference_update(number for number, found in findings.items() if not stands(found))
         standing.update(prior)
         settled = settle_addons(addon_rules, claim, standing)
         for rule, bucket in addon_rules:
             verdicts = settled.get(rule)
-            record(findings, rule, verdicts if verdicts is not None else rule.evaluate(bucket, claim, standing))
-        lines = tuple(self._line_result(line, findings) for line in claim.lines)
-        return ClaimResult(claim.claim_id, "processed", lines)
-
-    @staticmethod
-    def _line_result(line: Line, findings: dict[int, list[Finding]]) -> LineResult:
-        return line_result(line.line, line.code, line.units, findings.get(line.line, []))
+            if verdicts is None:
+                verdicts = rule.evaluate(bucket, claim, standing)
+            record(findings, makers[rule], verdicts)
+    lines = []
+    for line in claim.lines:
+        found = findings.get(line.line)
+        if found is None:  # most lines: paid in full, nothing to sort or combine
+            lines.append(LineResult(line.line, line.code, line.units, line.units, "paid", ()))
+        else:
+            lines.append(line_result(line.line, line.code, line.units, found))
+    return ClaimResult(claim.claim_id, "processed", tuple(lines))
 
 
 def settle_addons(
-    addon_rules: Sequence[tuple[CompiledRule, list[Line]]], claim: Claim, standing: set[int]
+    addon_rules: Sequence[tuple[CompiledRule, Sequence[Line]]], claim: Claim, standing: set[int]
 ) -> dict[CompiledRule, list[Verdict]]:
     """Remove add-on lines without a standing primary until none is left: the largest consistent set stands.
 
@@ -177,36 +247,46 @@ def settle_addons(
 
 def stands(findings: Iterable[Finding]) -> bool:
     """Whether a line is still paid in part: not denied and not cut back to nothing."""
-    return not any(f.action == "deny" or f.allowed_units == 0 for f in findings)
+    for finding in findings:
+        if finding.action == "deny" or finding.allowed_units == 0:
+            return False
+    return True
 
 
-def record(findings: dict[int, list[Finding]], rule: CompiledRule, verdicts: Iterable[Verdict]) -> None:
+FindingMaker = Callable[[Verdict], Finding]
+
+
+def record(findings: dict[int, list[Finding]], make: FindingMaker, verdicts: Iterable[Verdict]) -> None:
     for verdict in verdicts:
         if verdict.line > 0:  # earlier claims' lines only inform this claim's verdicts
-            findings.setdefault(verdict.line, []).append(to_finding(rule, verdict))
+            found = findings.get(verdict.line)
+            if found is None:
+                findings[verdict.line] = [make(verdict)]
+            else:
+                found.append(make(verdict))
 
 
-def to_finding(rule: CompiledRule, verdict: Verdict) -> Finding:
+def finding_maker(rule: CompiledRule) -> FindingMaker:
+    """Turns the rule's verdicts into findings; what every finding of the rule shares is worked out here, once."""
     action = rule.action
-    facts = verdict.message
     if action.kind == "review" and action.reason:
-        message = f"{action.reason}: {facts}"
+        prefix = f"{action.reason}: "
     else:
-        message = f"{rule.title}: {facts}" if rule.title else facts
-    if rule.rationale:
-        message += f" (rationale: {rule.rationale})"
-    return Finding(
-        rule=rule.name,
-        kind=rule.kind,
-        action=action.kind,
-        group=action.group,
-        carc=action.carc,
-        rarc=action.rarcs,
-        appealable=action.appealable if verdict.appealable is None else verdict.appealable,
-        message=message,
-        source=rule.source,
-        allowed_units=verdict.allowed_units,
-    )
+        prefix = f"{rule.title}: " if rule.title else ""
+    suffix = f" (rationale: {rule.rationale})" if rule.rationale else ""
+    name, kind, source = rule.name, rule.kind, rule.source
+    what, group, carc, rarcs, appealable = action.kind, action.group, action.carc, action.rarcs, action.appealable
+
+    def make(verdict: Verdict) -> Finding:
+        words = verdict.message
+        return Finding(
+            name, kind, what, group, carc, rarcs,
+            appealable if verdict.appealable is None else verdict.appealable,
+            prefix + words + suffix if type(words) is str else framed(prefix, words, suffix),
+            source, verdict.allowed_units,
+        )
+
+    return make
 
 
 def rejected(rejection: Rejection) -> ClaimResult:
@@ -216,7 +296,9 @@ def rejected(rejection: Rejection) -> ClaimResult:
 # ------------------------------------------------------------------ claim history
 
 
-def add_prior_lines(buckets: dict[CompiledRule, list[Line]], claim: Claim, history: ClaimHistory) -> list[int]:
+def add_prior_lines(
+    buckets: dict[CompiledRule, Sequence[Line]], claim: Claim, history: ClaimHistory
+) -> list[int]:
     """Put the standing lines of the member's earlier claims into the buckets of cross-claim rules.
 
     They are numbered -1, -2, ... so they never collide with the claim's own lines; the numbers are returned
@@ -230,12 +312,13 @@ def add_prior_lines(buckets: dict[CompiledRule, list[Line]], claim: Claim, histo
     for rule in rules:
         codes = rule.dispatch_codes or frozenset()
         same_provider = rule.cross_claim == "provider"
-        bucket = buckets[rule]
-        for entry, line in numbered:
-            if same_provider and entry.billing_provider != claim.billing_provider:
-                continue
-            if line.code in codes and rule.in_force(line.date):
-                bucket.append(line)
+        earlier = [
+            line for entry, line in numbered
+            if (not same_provider or entry.billing_provider == claim.billing_provider)
+            and line.code in codes and rule.in_force(line.date)
+        ]
+        if earlier:  # a new list: a table rule's bucket may be the claim's own tuple of lines
+            buckets[rule] = [*buckets[rule], *earlier]
     return [line.line for _, line in numbered]
 
 
@@ -393,7 +476,7 @@ def replacing_rule(rule: CompiledRule, tables: Sequence[CompiledRule]) -> Compil
             if merging and merged_addon(line, tables):
                 continue
             note = replaced_row(line, bucket, tables)
-            kept.append(attrs.evolve(verdict, message=verdict.message + note) if note else verdict)
+            kept.append(attrs.evolve(verdict, message=f"{verdict.message}{note}") if note else verdict)
         return kept
 
     return attrs.evolve(rule, evaluate=evaluate)

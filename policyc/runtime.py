@@ -17,6 +17,7 @@ __all__ = [
     "NCCI_BYPASS",
     "Action",
     "BoundTable",
+    "Message",
     "CompiledPolicy",
     "CompiledRule",
     "Override",
@@ -36,12 +37,60 @@ if TYPE_CHECKING:
     from policyc.claims import Claim, Line
 
 
-@attrs.frozen
+class Message:
+    """A finding's words, written out the first time they are read.
+
+    A batch run mostly counts findings and reads few of their messages, and writing a table row's facts
+    out costs more than the rest of judging the line; so table rules hand over the function and the facts.
+    """
+
+    __slots__ = ("_render", "_facts", "_text")
+
+    def __init__(self, render: Callable[..., str], *facts: object) -> None:
+        self._render: Callable[..., str] | None = render
+        self._facts: tuple[object, ...] = facts
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            assert self._render is not None
+            # Two threads reading at once may both write the text; they write the same one.
+            self._text = self._render(*self._facts)
+            self._render, self._facts = None, ()
+        return self._text
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other) if isinstance(other, str | Message) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+Text = str | Message
+
+
+def framed(prefix: str, words: Text, suffix: str) -> Text:
+    """The words between a prefix and a suffix, kept unwritten if they are."""
+    if isinstance(words, str):
+        return prefix + words + suffix
+    if not prefix and not suffix:
+        return words
+    return Message(_frame, prefix, words, suffix)
+
+
+def _frame(prefix: str, words: Message, suffix: str) -> str:
+    return f"{prefix}{words}{suffix}"
+
+
+@attrs.define  # not frozen: rules make one per finding, and a frozen attrs record costs several times as much
 class Verdict:
     """A rule's word on one line: the line number, the facts behind it and, for a cut back, the units left."""
 
     line: int
-    message: str
+    message: Text
     allowed_units: int | None = None
     appealable: bool | None = None  # set when a table row decides it (MUE MAI 3), else the rule's action does
 
@@ -196,25 +245,39 @@ def rank_verdicts(lines: Sequence[Line], ranks: Sequence[Rank], modifiers: froze
     return verdicts
 
 
-def cut_back(lines: Sequence[Line], cap: int, message: str, appealable: bool | None = None) -> list[Verdict]:
+def cut_back(lines: Sequence[Line], cap: int, message: Text, appealable: bool | None = None) -> list[Verdict]:
     """Reduce the lines' units to `cap` in total, filling lines in line-number order (order on the claim never matters).
 
     Earlier claims' lines (numbered below zero) come first: they keep what they were paid.
     """
     remaining = cap
     verdicts = []
-    for line in sorted(lines, key=lambda l: l.line):
+    for line in sorted(lines, key=_line_number):
         allowed = min(line.units, remaining)
         remaining -= allowed
         if allowed < line.units:
-            verdicts.append(
-                Verdict(line.line, f"{message}; {allowed} of {line.units} units allowed", allowed, appealable)
-            )
+            verdicts.append(Verdict(line.line, _cut_words(message, allowed, line.units), allowed, appealable))
     return verdicts
 
 
+def _line_number(line: Line) -> int:
+    return line.line
+
+
+def _cut_words(message: Text, allowed: int, units: int) -> Text:
+    if isinstance(message, str):
+        return f"{message}; {allowed} of {units} units allowed"
+    return Message(_cut_text, message, allowed, units)
+
+
+def _cut_text(message: Message, allowed: int, units: int) -> str:
+    return f"{message}; {allowed} of {units} units allowed"
+
 
 # ------------------------------------------------------------------ table rules
+#
+# These run for every claim line a national table names, so they are written for speed: one pass where
+# one will do, no grouping for the usual claim of a few lines, and messages left to `Message`.
 
 # The NCCI-associated modifiers that can bypass a PTP edit whose modifier indicator is 1: distinct service
 # (59, XE, XS, XP, XU), anatomic, global surgery (24, 25, 57, 58, 78, 79), 27 and 91.
@@ -230,6 +293,7 @@ MAI_WORDS = {
     3: "MAI 3, date of service edit: clinical",
 }
 SHOWN_PRIMARIES = 5
+NO_CODES: frozenset[str] = frozenset()
 
 # None: the scope is the day (by the billing provider or any provider), so the line's date is the key.
 ScopeKey = Callable[["Line", "Claim"], object] | None
@@ -255,47 +319,60 @@ def mue_verdicts(
     assert isinstance(table.data, MueTable)
     rows = table.data.rows
     verdicts: list[Verdict] = []
-    totals: dict[tuple[str, object], int] = {}
+    totals: dict[tuple[str, object], int] | None = None
     for line in bucket:
         row = rows.get(line.code)
         if row is None or (skip is not None and skip(line.code, line.date)):
             continue
         if row.mai != 1:
             day = (line.code, line.date if key is None else key(line, claim))
-            totals[day] = totals.get(day, 0) + line.units
+            if totals is None:
+                totals = {day: line.units}
+            else:
+                totals[day] = totals.get(day, 0) + line.units
         elif line.units > row.value and line.line > 0:
-            message = (
-                f"{_units(line.units)} of {line.code} on the line {_exceed(line.units)} the MUE of {row.value} per line"
-                f" ({_row_facts(row, table.name)})"
-            )
+            message = Message(_line_over_text, line, row, table.name)
             verdicts.append(Verdict(line.line, message, min(row.value, line.units) if cutting else None, False))
-    over = {day for day, total in totals.items() if total > rows[day[0]].value}
+    if totals is None:
+        return verdicts
+    over = [day for day, total in totals.items() if total > rows[day[0]].value]
     if not over:
         return verdicts
-    days: dict[tuple[str, object], list[Line]] = {}
+    days: dict[tuple[str, object], list[Line]] = {day: [] for day in over}
     for line in bucket:
-        day = (line.code, line.date if key is None else key(line, claim))
-        if day in over:
-            days.setdefault(day, []).append(line)
+        found = days.get((line.code, line.date if key is None else key(line, claim)))
+        if found is not None:
+            found.append(line)
     for day, lines in days.items():
         verdicts.extend(_over_the_day(lines, rows[day[0]], totals[day], where, table.name, cutting))
     return verdicts
+
+
+def _line_over_text(line: Line, row: MueRow, name: str) -> str:
+    return (
+        f"{_units(line.units)} of {line.code} on the line {_exceed(line.units)} the MUE of {row.value} per line"
+        f" ({_row_facts(row, name)})"
+    )
 
 
 def _over_the_day(
     lines: Sequence[Line], row: MueRow, total: int, where: str, name: str, cutting: bool
 ) -> list[Verdict]:
     """Every line of a code on a day whose units add up to more than its MUE (MAI 3 findings are appealable)."""
-    earlier = sum(line.units for line in lines if line.line < 0)
-    history = f" ({earlier} of them on earlier claims)" if earlier else ""
-    message = (
-        f"{_units(total)} of {lines[0].code} on {lines[0].date}{history} {_exceed(total)} the MUE of {row.value}"
-        f" per day{where} ({_row_facts(row, name)})"
-    )
+    message = Message(_day_over_text, lines, row, total, where, name)
     appealable = row.mai == 3
     if cutting:
         return cut_back(lines, row.value, message, appealable)
     return [Verdict(line.line, message, None, appealable) for line in lines]
+
+
+def _day_over_text(lines: Sequence[Line], row: MueRow, total: int, where: str, name: str) -> str:
+    earlier = sum(line.units for line in lines if line.line < 0)
+    history = f" ({earlier} of them on earlier claims)" if earlier else ""
+    return (
+        f"{_units(total)} of {lines[0].code} on {lines[0].date}{history} {_exceed(total)} the MUE of {row.value}"
+        f" per day{where} ({_row_facts(row, name)})"
+    )
 
 
 def _row_facts(row: MueRow, name: str) -> str:
@@ -309,37 +386,40 @@ def addon_verdicts(
 ) -> list[Verdict]:
     """Add-on codes: each add-on line needs a standing line of a primary in force on its date, in its scope."""
     assert isinstance(table.data, AocTable)
-    entries = table.data.entries
-    if not any(line.code in entries for line in bucket):
-        return []
-    present: dict[object, list[Line]] = {}
-    for line in bucket:
-        if line.line in standing:
-            present.setdefault(line.date if key is None else key(line, claim), []).append(line)
+    data = table.data
+    entries = data.entries
     verdicts = []
     for line in bucket:
-        if line.line < 0:
+        if line.line < 0 or line.code not in entries:
             continue
         day = line.date
-        listed = table.data.in_force(line.code, day)
+        listed = data.in_force(line.code, day)
         if listed is None:
             continue
         typed_one, primaries, first = listed
         # A payer's add-on rule replaces a type 1 row, but adds its primaries to a type 2 or 3 row.
-        extra = added(line.code, day) if added is not None and not typed_one else frozenset()
+        extra = added(line.code, day) if added is not None and not typed_one else NO_CODES
         if skip is not None and not extra and skip(line.code, day):
             continue
         # A type 2 code (and a type 3 code listing no primary) has no national primary: nothing to edit.
         if not primaries and not extra:
             continue
-        others = present.get(day if key is None else key(line, claim), ())
-        if any(o.line != line.line and (o.code in primaries or o.code in extra) for o in others):
-            continue
-        verdicts.append(Verdict(line.line, _addon_message(line, first, primaries, extra, where, table.name)))
+        scope = day if key is None else key(line, claim)
+        for other in bucket:
+            if (
+                (other.code in primaries or other.code in extra)
+                and other.line != line.line
+                and other.line in standing
+                and (other.date if key is None else key(other, claim)) == scope
+            ):
+                break
+        else:
+            message = Message(_addon_text, line, first, primaries, extra, where, table.name)
+            verdicts.append(Verdict(line.line, message))
     return verdicts
 
 
-def _addon_message(
+def _addon_text(
     line: Line, first: AocRow, primaries: frozenset[str], extra: frozenset[str], where: str, name: str
 ) -> str:
     shown = sorted(primaries)
@@ -363,31 +443,27 @@ def pair_verdicts(
     rows = table.data.rows
     if len(bucket) < 2:
         return []
-    groups: dict[object, list[Line]] = {}
-    for line in bucket:
-        if line.line > 0:
-            groups.setdefault(line.date if key is None else key(line, claim), []).append(line)
     # column 2 line number -> (column 1 line, the row that denies it); the lowest column 1 line names the edit
     denied: dict[int, tuple[Line, Line, PtpRow]] = {}
-    for lines in groups.values():
-        if len(lines) < 2:
+    for first in bucket:
+        inner = rows.get(first.code)
+        if inner is None or first.line < 0:  # earlier claims' lines take no part in pair edits
             continue
-        for first in lines:
-            inner = rows.get(first.code)
-            if inner is None:
+        scope = first.date if key is None else key(first, claim)
+        for second in bucket:
+            pair_rows = inner.get(second.code)
+            if pair_rows is None or second.line == first.line or second.line < 0:
                 continue
-            for second in lines:
-                pair_rows = inner.get(second.code)
-                if pair_rows is None or second.line == first.line:
-                    continue
-                if skip is not None and skip((first.code, second.code), second.date):
-                    continue
-                row = _denying_row(pair_rows, first, second)
-                held = denied.get(second.line)
-                if row is not None and (held is None or first.line < held[0].line):
-                    denied[second.line] = (first, second, row)
+            if (second.date if key is None else key(second, claim)) != scope:
+                continue
+            if skip is not None and skip((first.code, second.code), second.date):
+                continue
+            row = _denying_row(pair_rows, first, second)
+            held = denied.get(second.line)
+            if row is not None and (held is None or first.line < held[0].line):
+                denied[second.line] = (first, second, row)
     return [
-        Verdict(number, _pair_message(first, second, row, where, table.name))
+        Verdict(number, Message(_pair_text, first, second, row, where, table.name))
         for number, (first, second, row) in sorted(denied.items())
     ]
 
@@ -404,7 +480,7 @@ def _denying_row(pair_rows: Sequence[PtpRow], first: Line, second: Line) -> PtpR
     return None
 
 
-def _pair_message(first: Line, second: Line, row: PtpRow, where: str, name: str) -> str:
+def _pair_text(first: Line, second: Line, row: PtpRow, where: str, name: str) -> str:
     if row.indicator == 0:
         bypass = "modifier indicator 0: no modifier bypasses it"
     else:
