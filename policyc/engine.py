@@ -37,6 +37,10 @@ class PlanIndex:
     # The engine's own dispatch: table rules take the whole claim (see `work`), so they are left out here.
     written_by_code: Mapping[str, tuple[CompiledRule, ...]] = attrs.field(factory=dict)
     table_rules: tuple[CompiledRule, ...] = ()
+    # table rule -> the codes of the lines it can put a finding on: a claim holding none skips the rule
+    table_triggers: Mapping[CompiledRule, frozenset[str]] = attrs.field(factory=dict)
+    # The codes a denying add-on rule may accept as a primary (None: it may accept any line)
+    primaries: frozenset[str] | None = frozenset()
     # date of service -> the rules out of force that day (almost always none); filled as dates come
     _out_of_force: dict[datetime.date, frozenset[CompiledRule]] = attrs.field(factory=dict, init=False)
 
@@ -66,6 +70,8 @@ class PlanIndex:
             makers,
             {code: tuple(rs) for code, rs in written_by_code.items()},
             tuple(rule for rule in makers if rule.table is not None),
+            {rule: rule.table.data.judged_codes for rule in makers if rule.table is not None},
+            addon_primaries(makers),
         )
 
     def buckets(self, lines: Sequence[Line]) -> dict[CompiledRule, list[Line]]:
@@ -83,14 +89,16 @@ class PlanIndex:
             work.update(self._dispatch(lines, self.written_by_code))
         if not self.table_rules or not lines:
             return work
+        codes = {line.code for line in lines}
+        rules = [rule for rule in self.table_rules if not self.table_triggers[rule].isdisjoint(codes)]
         day = lines[0].date
         if all(line.date == day for line in lines):  # the usual claim: one date of service
             off = self._off(day)
-            for rule in self.table_rules:
+            for rule in rules:
                 if rule not in off:
                     work[rule] = lines
             return work
-        for rule in self.table_rules:
+        for rule in rules:
             found = [line for line in lines if rule not in self._off(line.date)]
             if found:
                 work[rule] = found
@@ -187,6 +195,22 @@ class Engine:
         return result
 
 
+def addon_primaries(rules: Iterable[CompiledRule]) -> frozenset[str] | None:
+    """Every code a denying add-on rule may accept as a primary; None when a rule may accept any line."""
+    found: set[str] = set()
+    for rule in rules:
+        if rule.kind != "addon" or rule.action.kind != "deny":
+            continue
+        if rule.dispatch_codes is None:
+            return None
+        if rule.table is not None and isinstance(rule.table.data, AocTable):
+            # The table's listed primaries, and any a payer's rule added (those widen the rule's dispatch).
+            found |= rule.table.data.primaries | (rule.dispatch_codes - rule.table.data.codes)
+        else:
+            found |= rule.dispatch_codes  # a written rule's add-on and primary codes: the add-ons count too
+    return frozenset(found)
+
+
 def judge(
     claim: Claim, index: PlanIndex, buckets: Mapping[CompiledRule, Sequence[Line]], prior: Iterable[int]
 ) -> ClaimResult:
@@ -197,40 +221,47 @@ def judge(
     for rule, bucket in buckets.items():
         if rule.kind == "addon":
             addon_rules.append((rule, bucket))
-        else:
-            record(findings, makers[rule], rule.evaluate(bucket, claim, NOTHING_STANDS))
+            continue
+        verdicts = rule.evaluate(bucket, claim, NOTHING_STANDS)
+        if verdicts:
+            record(findings, makers[rule], verdicts)
     if addon_rules:
         standing = {line.line for line in claim.lines}
-        standing.difference_update(number for number, found in findings.items() if not stands(found))
+        standing.difference_update([number for number, found in findings.items() if not stands(found)])
         standing.update(prior)
-        settled = settle_addons(addon_rules, claim, standing)
+        settled = settle_addons(addon_rules, claim, standing, index.primaries)
         for rule, bucket in addon_rules:
             verdicts = settled.get(rule)
             if verdicts is None:
                 verdicts = rule.evaluate(bucket, claim, standing)
-            record(findings, makers[rule], verdicts)
-    lines = []
-    for line in claim.lines:
-        found = findings.get(line.line)
-        if found is None:  # most lines: paid in full, nothing to sort or combine
-            lines.append(LineResult(line.line, line.code, line.units, line.units, "paid", ()))
-        else:
-            lines.append(line_result(line.line, line.code, line.units, found))
+            if verdicts:
+                record(findings, makers[rule], verdicts)
+    # Most lines have no finding: paid in full, nothing to order or combine.
+    lines = [
+        LineResult(line.line, line.code, line.units, line.units, "paid", ())
+        if (found := findings.get(line.line)) is None
+        else line_result(line.line, line.code, line.units, found)
+        for line in claim.lines
+    ]
     return ClaimResult(claim.claim_id, "processed", tuple(lines))
 
 
 def settle_addons(
-    addon_rules: Sequence[tuple[CompiledRule, Sequence[Line]]], claim: Claim, standing: set[int]
+    addon_rules: Sequence[tuple[CompiledRule, Sequence[Line]]], claim: Claim, standing: set[int],
+    primaries: AbstractSet[str] | None = None,
 ) -> dict[CompiledRule, list[Verdict]]:
     """Remove add-on lines without a standing primary until none is left: the largest consistent set stands.
 
     Only denying add-on rules take lines away; an add-on rule that sends a line to review leaves it standing.
+    Taking away a line whose code is none of `primaries` (None: any code may be one) cannot cost another
+    add-on its support, so it needs no further pass.
 
     Removal only ever takes support away, so the loop reaches the greatest fixed point whatever the rule
     order, and lines that support each other in a cycle stand together.
     """
     denying = [(rule, bucket) for rule, bucket in addon_rules if rule.action.kind == "deny"]
     verdicts: dict[CompiledRule, list[Verdict]] = {}
+    code_of: dict[int, str] | None = None
     changed = True
     while changed:
         changed = False
@@ -240,8 +271,13 @@ def settle_addons(
                 # Earlier claims' lines (numbered below zero) were settled when their claims were checked.
                 if verdict.line > 0 and verdict.line in standing:
                     standing.discard(verdict.line)
-                    changed = True
-    # The last pass changed nothing, so its verdicts are the ones over the final standing lines.
+                    if primaries is None:
+                        changed = True
+                        continue
+                    if code_of is None:
+                        code_of = {line.line: line.code for line in claim.lines}
+                    changed = changed or code_of[verdict.line] in primaries
+    # The last pass changed nothing that matters, so its verdicts are the ones over the final standing lines.
     return verdicts
 
 

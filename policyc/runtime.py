@@ -319,22 +319,17 @@ def mue_verdicts(
     assert isinstance(table.data, MueTable)
     rows = table.data.rows
     verdicts: list[Verdict] = []
-    totals: dict[tuple[str, object], int] | None = None
+    totals: dict[tuple[str, object], int] = {}
     for line in bucket:
         row = rows.get(line.code)
         if row is None or (skip is not None and skip(line.code, line.date)):
             continue
         if row.mai != 1:
             day = (line.code, line.date if key is None else key(line, claim))
-            if totals is None:
-                totals = {day: line.units}
-            else:
-                totals[day] = totals.get(day, 0) + line.units
+            totals[day] = totals.get(day, 0) + line.units
         elif line.units > row.value and line.line > 0:
             message = Message(_line_over_text, line, row, table.name)
             verdicts.append(Verdict(line.line, message, min(row.value, line.units) if cutting else None, False))
-    if totals is None:
-        return verdicts
     over = [day for day, total in totals.items() if total > rows[day[0]].value]
     if not over:
         return verdicts
@@ -445,10 +440,9 @@ def pair_verdicts(
         return []
     # column 2 line number -> (column 1 line, the row that denies it); the lowest column 1 line names the edit
     denied: dict[int, tuple[Line, Line, PtpRow]] = {}
-    for first in bucket:
-        inner = rows.get(first.code)
-        if inner is None or first.line < 0:  # earlier claims' lines take no part in pair edits
-            continue
+    # Earlier claims' lines take no part in pair edits.
+    firsts = [(line, inner) for line in bucket if (inner := rows.get(line.code)) is not None and line.line > 0]
+    for first, inner in firsts:
         scope = first.date if key is None else key(first, claim)
         for second in bucket:
             pair_rows = inner.get(second.code)

@@ -80,6 +80,11 @@ class MueTable:
     def codes(self) -> frozenset[str]:
         return frozenset(self.rows)
 
+    @property
+    def judged_codes(self) -> frozenset[str]:
+        """The codes of the lines the table can put a finding on."""
+        return frozenset(self.rows)
+
 
 class AddonEntry(NamedTuple):
     """What one add-on code's rows say, folded for lookup: undated rows collapse to one set of primaries."""
@@ -124,8 +129,17 @@ class AocTable:
     @property
     def codes(self) -> frozenset[str]:
         """Every add-on and listed primary code, so a rule sees both kinds of line."""
-        primaries = {row.primary for rows in self.rows.values() for row in rows if row.primary}
-        return frozenset(self.rows) | primaries
+        return frozenset(self.rows) | self.primaries
+
+    @property
+    def primaries(self) -> frozenset[str]:
+        """Every listed primary code."""
+        return frozenset(row.primary for rows in self.rows.values() for row in rows if row.primary)
+
+    @property
+    def judged_codes(self) -> frozenset[str]:
+        """The add-on codes: a primary is only ever looked for, never judged."""
+        return frozenset(self.rows)
 
     def __len__(self) -> int:
         return sum(len(rows) for rows in self.rows.values())
@@ -140,6 +154,11 @@ class PtpTable:
     @property
     def codes(self) -> frozenset[str]:
         return frozenset(self.rows) | {c2 for inner in self.rows.values() for c2 in inner}
+
+    @property
+    def judged_codes(self) -> frozenset[str]:
+        """The column 2 codes: an edit denies the column 2 line."""
+        return frozenset(c2 for inner in self.rows.values() for c2 in inner)
 
     def __len__(self) -> int:
         return sum(len(rows) for inner in self.rows.values() for rows in inner.values())
