@@ -433,15 +433,19 @@ def pair_verdicts(
     table: BoundTable, bucket: Sequence[Line], claim: Claim, key: ScopeKey, where: str,
     skip: Skip | None = None,
 ) -> list[Verdict]:
-    """PTP edits: a column 2 line beside a column 1 line in its scope is denied, unless a bypass applies."""
+    """PTP edits: a column 2 line beside a column 1 line in its scope is denied, unless a bypass applies.
+
+    A column 1 line of an earlier claim (numbered below zero) denies this claim's column 2 line; this claim's
+    column 1 line does not reach back to deny an earlier claim's column 2 line, which was settled already.
+    """
     assert isinstance(table.data, PtpTable)
     rows = table.data.rows
     if len(bucket) < 2:
         return []
-    # column 2 line number -> (column 1 line, the row that denies it); the lowest column 1 line names the edit
+    # column 2 line number -> (column 1 line, the row that denies it); the column 1 line naming the edit is the
+    # claim's own lowest-numbered one, else an earlier claim's, so the message never depends on line order
     denied: dict[int, tuple[Line, Line, PtpRow]] = {}
-    # Earlier claims' lines take no part in pair edits.
-    firsts = [(line, inner) for line in bucket if (inner := rows.get(line.code)) is not None and line.line > 0]
+    firsts = [(line, inner) for line in bucket if (inner := rows.get(line.code)) is not None]
     for first, inner in firsts:
         scope = first.date if key is None else key(first, claim)
         for second in bucket:
@@ -454,12 +458,17 @@ def pair_verdicts(
                 continue
             row = _denying_row(pair_rows, first, second)
             held = denied.get(second.line)
-            if row is not None and (held is None or first.line < held[0].line):
+            if row is not None and (held is None or _names_the_edit(first, held[0])):
                 denied[second.line] = (first, second, row)
     return [
         Verdict(number, Message(_pair_text, first, second, row, where, table.name))
         for number, (first, second, row) in sorted(denied.items())
     ]
+
+
+def _names_the_edit(line: Line, held: Line) -> bool:
+    """Whether `line` rather than `held` names a pair edit: the claim's own lines first, lowest number first."""
+    return (line.line < 0, abs(line.line)) < (held.line < 0, abs(held.line))
 
 
 def _denying_row(pair_rows: Sequence[PtpRow], first: Line, second: Line) -> PtpRow | None:
@@ -480,7 +489,8 @@ def _pair_text(first: Line, second: Line, row: PtpRow, where: str, name: str) ->
     else:
         bypass = "modifier indicator 1 and neither line carries an NCCI bypass modifier (59, XE, XS, XP, XU, ...)"
     because = f"; rationale: {row.rationale}" if row.rationale else ""
+    anchor = f"line {first.line}" if first.line > 0 else "on an earlier claim"
     return (
-        f"{second.code} on {second.date} is not paid with {first.code} (line {first.line}){where}"
+        f"{second.code} on {second.date} is not paid with {first.code} ({anchor}){where}"
         f" ({bypass}{because}; table {name} line {row.line})"
     )

@@ -110,6 +110,60 @@ def test_a_denied_primary_of_an_earlier_claim_supports_no_add_on(engine: policyc
     assert statuses(engine.check(claim("B", ("96366", 1)))) == {1: "denied CO-107"}
 
 
+def with_modifiers(record: dict[str, Any], line: int, *modifiers: str) -> dict[str, Any]:
+    record["lines"][line - 1]["modifiers"] = list(modifiers)
+    return record
+
+
+def test_a_column_1_line_of_an_earlier_claim_denies_the_column_2_line(engine: policyc.Engine) -> None:
+    assert statuses(engine.check(claim("A", ("96360", 1)))) == {1: "paid"}
+    later = engine.check(claim("B", ("96523", 1)))
+    assert statuses(later) == {1: "denied CO-236"}
+    assert "96523 on 2024-07-15 is not paid with 96360 (on an earlier claim)" in later.lines[0].findings[0].message
+
+
+def test_the_claims_own_column_1_line_names_the_edit_before_an_earlier_claims(engine: policyc.Engine) -> None:
+    engine.check(claim("A", ("0001U", 1)))
+    later = engine.check(claim("B", ("96523", 1), ("96360", 1)))
+    assert statuses(later) == {1: "denied CO-236", 2: "paid"}
+    assert "not paid with 96360 (line 2)" in later.lines[0].findings[0].message
+
+
+def test_a_later_column_1_line_does_not_reach_back_to_an_earlier_column_2_line(
+    engine: policyc.Engine, history: SqliteHistory
+) -> None:
+    engine.check(claim("A", ("96523", 1)))
+    assert statuses(engine.check(claim("B", ("96360", 1)))) == {1: "paid"}
+    assert history.lines_of("A") == [(1, "96523", 1, 1, "paid")]
+
+
+def test_pair_edits_across_claims_need_the_same_member_provider_and_day(engine: policyc.Engine) -> None:
+    engine.check(claim("A", ("96360", 1)))
+    assert statuses(engine.check(claim("B", ("96523", 1), provider="1111111112"))) == {1: "paid"}
+    assert statuses(engine.check(claim("C", ("96523", 1), member="M-2"))) == {1: "paid"}
+    assert statuses(engine.check(claim("D", ("96523", 1), day="2024-07-16"))) == {1: "paid"}
+
+
+def test_a_bypass_modifier_on_either_claim_lifts_an_indicator_1_edit(engine: policyc.Engine) -> None:
+    engine.check(with_modifiers(claim("A", ("0018M", 1)), 1, "59"))
+    assert statuses(engine.check(claim("B", ("96523", 1)))) == {1: "paid"}
+    engine.check(claim("C", ("0018M", 1), member="M-2"))
+    assert statuses(engine.check(claim("D", ("96523", 1), member="M-2"))) == {1: "denied CO-236"}
+    resubmitted = with_modifiers(claim("D", ("96523", 1), member="M-2"), 1, "XU")
+    assert statuses(engine.check(resubmitted)) == {1: "paid"}
+
+
+def test_no_modifier_lifts_an_indicator_0_edit_across_claims(engine: policyc.Engine) -> None:
+    engine.check(with_modifiers(claim("A", ("96360", 1)), 1, "59"))
+    assert statuses(engine.check(with_modifiers(claim("B", ("96523", 1)), 1, "59"))) == {1: "denied CO-236"}
+
+
+def test_a_denied_column_1_line_of_an_earlier_claim_denies_nothing(engine: policyc.Engine) -> None:
+    # 96360 has an MUE of 1 (MAI 3): two units deny the line, so it never stood.
+    assert statuses(engine.check(claim("A", ("96360", 2)))) == {1: "denied CO-151"}
+    assert statuses(engine.check(claim("B", ("96523", 1)))) == {1: "paid"}
+
+
 def test_resubmitting_a_claim_replaces_its_lines(engine: policyc.Engine, history: SqliteHistory) -> None:
     engine.check(claim("A", ("99213", 2)))
     # Checking A again does not count A's own earlier lines against it.
