@@ -88,13 +88,17 @@ WITH per_day AS (
     JOIN mue m ON m.code = l.code
     JOIN per_day d ON d.claim_id = l.claim_id AND d.dos = l.dos AND d.code = l.code
     WHERE (m.mai = 1 AND l.units > m.value) OR (m.mai <> 1 AND d.day_units > m.value)
+), same_day AS MATERIALIZED (
+    -- pairs of lines first, then ptp: one column 2 code (96523) has ~11,000 column 1 rows, so joining lines
+    -- to ptp before pairing explodes (230M rows at 200k lines); DuckDB 2.0 picks that order unless fenced
+    SELECT l2.claim_id, l2.line, l2.dos, l1.code AS code_1, l2.code AS code_2, l1.bypass OR l2.bypass AS bypass
+    FROM lines l2 JOIN lines l1 ON l1.claim_id = l2.claim_id AND l1.dos = l2.dos AND l1.line <> l2.line
+    WHERE l1.code IN (SELECT column_1 FROM ptp) AND l2.code IN (SELECT column_2 FROM ptp)
 ), ptp_denied AS (
-    SELECT DISTINCT l2.claim_id, l2.line
-    FROM lines l2 JOIN lines l1 ON l1.claim_id = l2.claim_id AND l1.dos = l2.dos
-    JOIN ptp p ON p.column_1 = l1.code AND p.column_2 = l2.code
-    -- a CASE keeps the date test a filter; as a join condition DuckDB plans a slow inequality join
-    WHERE l1.line <> l2.line AND CASE WHEN p.deletion >= l2.dos THEN p.indicator <> 9 ELSE false END
-      AND (p.indicator = 0 OR NOT (l1.bypass OR l2.bypass))
+    SELECT DISTINCT s.claim_id, s.line FROM same_day s
+    -- both codes are hash keys, so the date test stays a residual check, never an inequality join
+    JOIN ptp p ON p.column_1 = s.code_1 AND p.column_2 = s.code_2 AND p.deletion >= s.dos
+    WHERE p.indicator <> 9 AND (p.indicator = 0 OR NOT s.bypass)
 ), first_denials AS (
     SELECT claim_id, line FROM mue_denied UNION SELECT claim_id, line FROM ptp_denied
 ), addon_lines AS (
