@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 from pathlib import Path
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
@@ -14,6 +16,7 @@ from policyc import nodes
 from policyc.builder import build
 from policyc.diagnostics import DiagnosticSink, PolicyError
 from policyc.source import SourceFile, Span
+from policyc.tablecache import cache_dir, save_in_cache
 
 GRAMMAR_NAME = "policy.lark"
 
@@ -45,14 +48,26 @@ def grammar_path() -> Path:
 
 @functools.cache
 def lark_parser() -> Lark:
-    """The LALR parser, built once per process."""
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=False,
-    )
+    """The LALR parser, built once per process, and read from the cache folder when an earlier run built it.
+
+    Working out the LALR tables takes most of a cold start (about 0.17 s); reading them back takes 0.02 s.
+    """
+    grammar = grammar_path().read_text(encoding="utf-8")
+    # The grammar's text and Lark's version name the file, so a changed grammar or Lark never reads old tables.
+    key = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:24]
+    name = f"grammar-{key}.lark"
+    directory = cache_dir()
+    if directory is not None:
+        try:
+            with open(directory / name, "rb") as handle:
+                cached = Lark.load(handle)
+            if isinstance(cached, Lark):
+                return cached
+        except Exception:  # noqa: BLE001 - a missing, truncated or foreign file only costs building the tables
+            pass
+    parser = Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+    save_in_cache(name, parser.save)
+    return parser
 
 
 def parse(source: SourceFile) -> nodes.Policy:

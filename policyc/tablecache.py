@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import attrs
 
@@ -34,7 +36,10 @@ class LoadedTable:
 
 
 def cache_dir() -> Path | None:
-    """Where parsed tables are kept between runs: $POLICYC_CACHE_DIR, else the user's cache folder; "" turns it off."""
+    """Where parsed tables (and the grammar's parser tables) are kept between runs.
+
+    $POLICYC_CACHE_DIR, else the user's cache folder; "" turns the cache off.
+    """
     configured = os.environ.get(CACHE_ENV)
     if configured is not None:
         return Path(configured) if configured else None
@@ -130,18 +135,26 @@ def _from_disk(digest: str) -> Table | None:
 
 
 def _to_disk(digest: str, table: Table) -> None:
+    save_in_cache(f"{digest}.pickle", lambda out: pickle.dump(table, out, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def save_in_cache(name: str, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file of the cache folder through `write`; a read-only or full disk only costs the next run time."""
     directory = cache_dir()
     if directory is None:
         return
+    temporary = None
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a reader never sees half a file and two writers never mix theirs.
         handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
         with os.fdopen(handle, "wb") as out:
-            pickle.dump(table, out, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, directory / f"{digest}.pickle")
+            write(out)
+        os.replace(temporary, directory / name)
     except OSError:
-        return  # a read-only or full disk only costs the next run a re-parse
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def clear_memo() -> None:

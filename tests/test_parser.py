@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from policyc import nodes as n
 from policyc.diagnostics import PolicyError
-from policyc.parser import parse
+from policyc.parser import lark_parser, parse
 from policyc.source import SourceFile
 
 HEADER = "policy p\n  plans all\n  effective 2025-01-01\n"
@@ -558,3 +559,48 @@ def test_every_impossible_date_is_reported_at_once() -> None:
 def test_a_leap_day_is_a_date() -> None:
     policy = parse_text("policy p plans all effective 2024-02-29")
     assert policy.header[1].value == n.DateRange(datetime.date(2024, 2, 29), None)
+
+
+# ------------------------------------------------------------------ the grammar's cached parser tables
+
+HOME_INFUSION = Path("policies/payer/home-infusion.pol")
+
+
+@pytest.fixture
+def fresh_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty cache folder, and no parser built yet in this process."""
+    monkeypatch.setenv("POLICYC_CACHE_DIR", str(tmp_path))
+    lark_parser.cache_clear()
+    yield tmp_path
+    lark_parser.cache_clear()
+
+
+def test_the_parser_tables_are_saved_and_read_back(fresh_parser: Path) -> None:
+    built = lark_parser()
+    [saved] = fresh_parser.glob("grammar-*.lark")
+    written = saved.stat().st_mtime_ns
+    lark_parser.cache_clear()
+    loaded = lark_parser()
+    assert loaded is not built
+    assert saved.stat().st_mtime_ns == written  # read, not built and written again
+    text = HOME_INFUSION.read_text(encoding="utf-8")
+    assert loaded.parse(text) == built.parse(text)
+
+
+def test_a_damaged_cache_file_is_rebuilt(fresh_parser: Path) -> None:
+    lark_parser()
+    [saved] = fresh_parser.glob("grammar-*.lark")
+    saved.write_bytes(b"not a parser")
+    lark_parser.cache_clear()
+    policy = parse(SourceFile(str(HOME_INFUSION), HOME_INFUSION.read_text(encoding="utf-8")))
+    assert policy.id == "home-infusion"
+    assert saved.stat().st_size > len(b"not a parser")
+
+
+def test_no_cache_folder_still_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
+    lark_parser.cache_clear()
+    try:
+        assert lark_parser().parse(HOME_INFUSION.read_text(encoding="utf-8")) is not None
+    finally:
+        lark_parser.cache_clear()
