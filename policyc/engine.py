@@ -91,9 +91,9 @@ class PlanIndex:
             return work
         codes = {line.code for line in lines}
         rules = [rule for rule in self.table_rules if not self.table_triggers[rule].isdisjoint(codes)]
-        day = lines[0].date
-        if all(line.date == day for line in lines):  # the usual claim: one date of service
-            off = self._off(day)
+        days = {line.date for line in lines}
+        if len(days) == 1:  # the usual claim: one date of service
+            off = self._off(lines[0].date)
             for rule in rules:
                 if rule not in off:
                     work[rule] = lines
@@ -231,11 +231,9 @@ def judge(
         standing.update(prior)
         settled = settle_addons(addon_rules, claim, standing, index.primaries)
         for rule, bucket in addon_rules:
-            verdicts = settled.get(rule)
-            if verdicts is None:
-                verdicts = rule.evaluate(bucket, claim, standing)
-            if verdicts:
-                record(findings, makers[rule], verdicts)
+            found = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
+            if found:
+                record(findings, makers[rule], found)
     # Most lines have no finding: paid in full, nothing to order or combine.
     lines = [
         LineResult(line.line, line.code, line.units, line.units, "paid", ())
@@ -283,7 +281,7 @@ def settle_addons(
 
 def stands(findings: Iterable[Finding]) -> bool:
     """Whether a line is still paid in part: not denied and not cut back to nothing."""
-    for finding in findings:
+    for finding in findings:  # noqa: SIM110 - a plain loop: all() over a generator costs more on the hot path
         if finding.action == "deny" or finding.allowed_units == 0:
             return False
     return True
