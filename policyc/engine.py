@@ -231,9 +231,9 @@ def judge(
         standing.update(prior)
         settled = settle_addons(addon_rules, claim, standing, index.primaries)
         for rule, bucket in addon_rules:
-            found = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
-            if found:
-                record(findings, makers[rule], found)
+            last = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
+            if last:
+                record(findings, makers[rule], last)
     # Most lines have no finding: paid in full, nothing to order or combine.
     lines = [
         LineResult(line.line, line.code, line.units, line.units, "paid", ())
