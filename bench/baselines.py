@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.workload import AOC_FILE, BYPASS_MODIFIERS, MUE_FILE, PTP_FILE, Tables
 from policyc.claims import Claim, Line
+from policyc.results import ClaimResult, Finding, LineResult
 
 MUE, PTP, AOC = "CO-151", "CO-236", "CO-107"
 
@@ -22,6 +23,37 @@ def handwritten(claims: Iterable[Claim], tables: Tables) -> Counter[str]:
         reasons = handwritten_claim(claim.lines, tables)
         for found in reasons.values():
             denied.update(found)
+    return denied
+
+
+# What a finding of each edit says when the hand-written baseline builds result records: CARC, RARCs, words.
+RECORDED = {MUE: ("151", ("N362",), "units over the MUE"), PTP: ("236", (), "billed with its column 1 code"),
+            AOC: ("107", ("N122",), "add-on without a payable primary")}
+
+
+def handwritten_records(claims: Iterable[Claim], tables: Tables) -> Counter[str]:
+    """As `handwritten`, but each claim's outcome becomes the records policyc returns, counted the same way.
+
+    A line result per line and a finding per denial, so the gap between this row and policyc's is the cost of
+    policyc being general (dispatch, rules as functions, overrides, dates), not of the results it returns.
+    """
+    denied: Counter[str] = Counter()
+    for claim in claims:
+        reasons = handwritten_claim(claim.lines, tables)
+        lines = []
+        for line in claim.lines:
+            found = reasons.get(line.line)
+            if found is None:
+                lines.append(LineResult(line.line, line.code, line.units, line.units, "paid", ()))
+                continue
+            findings = tuple(
+                Finding(f"bench/{code}", "edit", "deny", "CO", RECORDED[code][0], RECORDED[code][1], False,
+                        RECORDED[code][2], "bench/baselines.py")
+                for code in sorted(found)
+            )
+            lines.append(LineResult(line.line, line.code, line.units, 0, "denied", findings))
+        for result in ClaimResult(claim.claim_id, "processed", tuple(lines)).lines:
+            denied.update({f.adjustment for f in result.findings if f.action == "deny" and f.adjustment})
     return denied
 
 
