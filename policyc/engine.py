@@ -204,8 +204,8 @@ def addon_primaries(rules: Iterable[CompiledRule]) -> frozenset[str] | None:
         if rule.dispatch_codes is None:
             return None
         if rule.table is not None and isinstance(rule.table.data, AocTable):
-            # The table's listed primaries, and any a payer's rule added (those widen the rule's dispatch).
-            found |= rule.table.data.primaries | (rule.dispatch_codes - rule.table.data.codes)
+            # The table's listed primaries, and any that extending policies' add-on rules (denying or not) add.
+            found |= rule.table.data.primaries | rule.added_primaries
         else:
             found |= rule.dispatch_codes  # a written rule's add-on and primary codes: the add-ons count too
     return frozenset(found)
@@ -477,7 +477,7 @@ def overridden_table_rule(rule: CompiledRule, entries: Sequence[OverrideEntry]) 
     dispatch = rule.dispatch_codes
     if dispatch is not None and extra_codes:
         dispatch = dispatch | extra_codes  # the payer's primaries must reach the table rule's bucket
-    return attrs.evolve(rule, evaluate=evaluate, dispatch_codes=dispatch)
+    return attrs.evolve(rule, evaluate=evaluate, dispatch_codes=dispatch, added_primaries=extra_codes)
 
 
 def bases_tables(policy: CompiledPolicy, by_id: Mapping[str, CompiledPolicy], kind: str) -> list[CompiledRule]:

@@ -19,7 +19,7 @@ STATUS_STRENGTH = {"denied": 3, "reduced": 2, "review": 1, "paid": 0}
 # times as much to build, and building them is most of an engine's time on a claim (see bench/).
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Finding:
     """One rule firing on one line."""
 
@@ -31,13 +31,19 @@ class Finding:
     rarc: tuple[str, ...]
     appealable: bool
     # A string, or a runtime.Message written out when first read: read it through `message`.
-    _message: str | Message = attrs.field(eq=str, repr=str)
+    _message: str | Message = attrs.field(eq=str)
     source: str  # "policies/home-infusion.pol:14"
     allowed_units: int | None = attrs.field(default=None, eq=False)
 
     @property
     def message(self) -> str:
         return str(self._message)
+
+    def __repr__(self) -> str:
+        # As attrs would write it, but naming `message` (not the private field) and showing its text.
+        names = [field.name.lstrip("_") for field in attrs.fields(Finding)]
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"Finding({fields})"
 
     @property
     def status(self) -> str:

@@ -47,17 +47,17 @@ class Message:
     __slots__ = ("_render", "_facts", "_text")
 
     def __init__(self, render: Callable[..., str], *facts: object) -> None:
-        self._render: Callable[..., str] | None = render
+        self._render: Callable[..., str] = render
         self._facts: tuple[object, ...] = facts
         self._text: str | None = None
 
     def __str__(self) -> str:
-        if self._text is None:
-            assert self._render is not None
-            # Two threads reading at once may both write the text; they write the same one.
-            self._text = self._render(*self._facts)
-            self._render, self._facts = None, ()
-        return self._text
+        text = self._text
+        if text is None:
+            # The function and facts are kept, not dropped, so two threads reading at once both write the
+            # same text rather than one finding them gone.
+            text = self._text = self._render(*self._facts)
+        return text
 
     def __repr__(self) -> str:
         return repr(str(self))
@@ -157,6 +157,8 @@ class CompiledRule:
     cross_claim: str | None = None
     # An inherited rule applies only where a policy extending its own applies: these date ranges.
     windows: tuple[Window, ...] = ()
+    # An add-on table rule's primaries beyond the table's own: those that extending policies' rules add.
+    added_primaries: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:

@@ -1,13 +1,20 @@
-"""The engine: dispatch by code, rule kinds beyond the seed policies, add-on settling and rule dates."""
+"""The engine: dispatch by code, what table rules are handed, rule kinds beyond the seed policies, add-on settling."""
 
 from __future__ import annotations
 
+import types
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import policyc
-from policyc.engine import Engine, PlanIndex
+from policyc.claims import Claim
+from policyc.engine import Engine, PlanIndex, add_prior_lines, addon_primaries, judge, settle_addons
+from policyc.history import PriorLine
+from policyc.results import ClaimResult
+from policyc.runtime import CompiledRule, Verdict
 
 HEADER = """
 policy p "test policy"
@@ -40,10 +47,22 @@ def claim(*lines: str, **fields: Any) -> dict[str, Any]:
     return {**base, **fields, "lines": built}
 
 
+def parsed(data: dict[str, Any]) -> Claim:
+    claim_ = policyc.parse_claim(data)
+    assert isinstance(claim_, Claim)
+    return claim_
+
+
 def statuses(engine: Engine, data: dict[str, Any]) -> list[str]:
     result = engine.check(data)
     assert result.status == "processed", result.errors
     return [line.status for line in result.lines]
+
+
+@pytest.fixture(autouse=True)
+def _no_table_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the tables these tests write out of the user's cache folder ("" turns the disk cache off)."""
+    monkeypatch.setenv("POLICYC_CACHE_DIR", "")
 
 
 # ---------------------------------------------------------------- pair
@@ -237,3 +256,328 @@ def test_index_size_grows_with_codes_not_with_the_claim() -> None:
     parsed = policyc.parse_claim(claim("J0007 x2", "99601"))
     assert isinstance(parsed, policyc.Claim)
     assert [rule.id for rule in index.buckets(parsed.lines)] == ["r7"]
+
+
+# ---------------------------------------------------------------- table rules: what the engine hands them
+
+TABLES = {
+    "mue.csv": "hcpcs_code,mue_value,mai,mue_rationale\n99601,1,3,x\n",
+    # A chain: 99603 needs 99602, which needs 99601; or S9500 will do for 99603.
+    "aoc.csv": "add_on_code,primary_code,aoc_edit_type\n99602,99601,1\n99603,99602,1\n99603,S9500,1\n",
+    "ptp.csv": (
+        "setting,column_1,column_2,deletion_date,modifier_indicator,ptp_edit_rationale\n"
+        "practitioner,96365,96360,9999-12-31,0,x\n"
+    ),
+}
+MUE_RULE = 'rule mue: mue table "mue.csv" by the same provider deny CO-151 N362\n'
+AOC_RULE = 'rule aoc: addon table "aoc.csv" on the same day by the same provider deny CO-107 N122\n'
+PTP_RULE = 'rule ptp: pair table "ptp.csv" setting practitioner on the same day by the same provider deny CO-236\n'
+GY_RULE = "rule gy: when line has modifier GY deny CO-4 N519\n"
+
+
+def table_engine(folder: Path, body: str, header: str = HEADER) -> Engine:
+    """An engine for `body` beside the small tables above, written into `folder`."""
+    for name, text in TABLES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return Engine([policyc.compile_text(header + body, str(folder / "p.pol"))])
+
+
+def line_numbers(found: dict[CompiledRule, Any]) -> dict[str, list[int]]:
+    return {rule.id: [line.line for line in lines] for rule, lines in found.items()}
+
+
+def work_and_buckets(engine: Engine, data: dict[str, Any]) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    claim_ = parsed(data)
+    index = engine.index_for(claim_.plan)
+    return line_numbers(index.work(claim_.lines)), line_numbers(index.buckets(claim_.lines))
+
+
+def test_work_hands_a_table_rule_the_claims_own_lines(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE + GY_RULE)
+    claim_ = parsed(claim("99601", "S9500", "99602 GY", "96360"))
+    index = engine.index_for("commercial")
+    work = index.work(claim_.lines)
+    by_id = {rule.id: lines for rule, lines in work.items()}
+    for table_rule in ("mue", "aoc", "ptp"):
+        assert tuple(by_id[table_rule]) == claim_.lines, table_rule
+    # Written rules are dispatched by code or modifier as before.
+    assert [line.line for line in by_id["gy"]] == [3]
+    assert line_numbers(index.buckets(claim_.lines)) == {"mue": [1], "aoc": [1, 2, 3], "ptp": [4], "gy": [3]}
+
+
+@pytest.mark.parametrize(
+    ("lines", "worked", "bucketed"),
+    [
+        (("99601",), {"mue"}, {"mue", "aoc"}),  # 99601 is only ever an add-on's primary
+        (("96365",), set(), {"ptp"}),  # a column 1 code alone: nothing for the pair table to deny
+        (("96365", "96360"), {"ptp"}, {"ptp"}),
+        (("S9500", "99603"), {"aoc"}, {"aoc"}),
+        (("S9500", "J3370"), set(), {"aoc"}),
+    ],
+)
+def test_work_skips_a_table_rule_when_the_claim_holds_no_code_it_judges(
+    tmp_path: Path, lines: tuple[str, ...], worked: set[str], bucketed: set[str]
+) -> None:
+    engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE)
+    work, buckets = work_and_buckets(engine, claim(*lines))
+    assert (set(work), set(buckets)) == (worked, bucketed)
+
+
+def test_a_claim_the_table_rules_skip_is_paid(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE)
+    assert statuses(engine, claim("96365", "S9500", "J3370")) == ["paid", "paid", "paid"]
+    assert statuses(engine, claim("96365", "S9500", "96360", "99603")) == ["paid", "paid", "denied", "paid"]
+
+
+def test_a_table_rule_out_of_force_on_one_date_gets_only_the_other_dates_lines(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, MUE_RULE.rstrip("\n") + "\n  effective 2025-03-01 until 2025-03-02\n" + GY_RULE)
+    data = claim("99601 x2 2025-03-02", "S9500 2025-03-02", "99601 x2 2025-03-03", "J3370 GY 2025-03-03")
+    work, buckets = work_and_buckets(engine, data)
+    assert work == {"mue": [1, 2], "gy": [4]}
+    assert buckets == {"mue": [1], "gy": [4]}
+    assert statuses(engine, data) == ["denied", "paid", "paid", "denied"]
+    work, _ = work_and_buckets(engine, claim("99601 x2 2025-03-03", "99601 x2 2025-03-04"))
+    assert work == {}
+
+
+def test_a_written_rule_out_of_force_on_one_date_keeps_to_its_codes(tmp_path: Path) -> None:
+    engine = table_engine(
+        tmp_path, "rule cap: limit 99601 to 1 units per day deny CO-151\n  effective 2025-03-01 until 2025-03-02\n"
+    )
+    work, buckets = work_and_buckets(engine, claim("99601 x2 2025-03-02", "S9500 2025-03-02", "99601 x2 2025-03-03"))
+    assert work == buckets == {"cap": [1]}
+
+
+# ---------------------------------------------------------------- settling add-ons: another pass when a primary fell
+
+
+def every_pass(engine: Engine, data: dict[str, Any]) -> ClaimResult:
+    """The claim judged with add-on settling re-run after every removal, whatever the removed line's code."""
+    claim_ = parsed(data)
+    index = engine.index_for(claim_.plan)
+    return judge(claim_, attrs.evolve(index, primaries=None), index.work(claim_.lines), ())
+
+
+def settled_statuses(engine: Engine, data: dict[str, Any]) -> list[str]:
+    """The claim's statuses, checked to be those of settling with a pass after every removal."""
+    result, slow = engine.check(data), every_pass(engine, data)
+    assert result == slow
+    assert result.to_dict() == slow.to_dict()
+    return [line.status for line in result.lines]
+
+
+# The rule judging 99603 is evaluated before the one that denies 99602, so 99603 falls only in a second pass.
+CHAINS = {
+    "table": AOC_RULE + GY_RULE,
+    "written": (
+        "rule c: addon 99603 requires 99602, S9500 on the same day deny CO-107 N122\n"
+        "rule b: addon 99602 requires 99601 on the same day deny CO-107 N122\n" + GY_RULE
+    ),
+    # Written rules run before table rules: a written rule judges 99603, the table denies the 99602 it needs.
+    "table-then-written": (
+        "rule c: addon 99603 requires 99602, S9500 on the same day deny CO-107 N122\n"
+        + AOC_RULE.replace("aoc.csv", "aoc-b.csv")
+        + GY_RULE
+    ),
+}
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+@pytest.mark.parametrize(
+    ("lines", "want"),
+    [
+        (("99603", "99602", "99601"), ["paid", "paid", "paid"]),
+        (("99603", "99602", "99601 GY"), ["denied", "denied", "denied"]),
+        (("99603", "99602"), ["denied", "denied"]),
+        (("99603", "99602", "S9500"), ["paid", "denied", "paid"]),  # 99603 keeps another primary
+        (("99603", "99601 GY"), ["denied", "denied"]),
+        (("99603 2025-03-03", "99602", "99601"), ["denied", "paid", "paid"]),
+        # A primary and then a line that is none fall in one pass: the first still calls for another.
+        (("99603", "99602", "99603 2025-03-03"), ["denied", "denied", "denied"]),
+    ],
+)
+def test_an_add_on_chain_cascades_as_with_a_pass_after_every_removal(
+    tmp_path: Path, chain: str, lines: tuple[str, ...], want: list[str]
+) -> None:
+    (tmp_path / "aoc-b.csv").write_text("add_on_code,primary_code,aoc_edit_type\n99602,99601,1\n", encoding="utf-8")
+    engine = table_engine(tmp_path, CHAINS[chain])
+    assert settled_statuses(engine, claim(*lines)) == want
+
+
+def test_an_add_on_denied_by_a_written_rule_that_the_table_lists_as_a_primary(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, AOC_RULE + "rule x: when line.code in 99602 and line.units > 1 deny CO-151\n")
+    assert settled_statuses(engine, claim("99603", "99602 x2", "99601")) == ["denied", "denied", "paid"]
+    assert settled_statuses(engine, claim("99603", "99602", "99601")) == ["paid", "paid", "paid"]
+
+
+def test_add_ons_of_a_cycle_stand_or_fall_together_with_primaries_known(tmp_path: Path) -> None:
+    engine = table_engine(
+        tmp_path,
+        "rule a: addon 0836T requires 88177 on the same day deny CO-107 N122\n"
+        "rule b: addon 88177 requires 0836T, 88172 on the same day deny CO-107 N122\n" + GY_RULE,
+    )
+    assert settled_statuses(engine, claim("0836T", "88177")) == ["paid", "paid"]
+    assert settled_statuses(engine, claim("0836T GY", "88177")) == ["denied", "denied"]
+    assert settled_statuses(engine, claim("0836T GY", "88177", "88172")) == ["denied", "paid", "paid"]
+
+
+def counted(rule: CompiledRule, passes: list[str]) -> CompiledRule:
+    """The rule, noting its id in `passes` each time it is evaluated."""
+    evaluate = rule.evaluate
+
+    def noted(bucket: Any, claim_: Any, standing: Any) -> list[Verdict]:
+        passes.append(rule.id)
+        return evaluate(bucket, claim_, standing)
+
+    return attrs.evolve(rule, evaluate=noted)
+
+
+def test_settling_takes_no_second_pass_when_no_primary_fell(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, AOC_RULE)
+    claim_ = parsed(claim("99603", "99602", "99601", "99603 2025-03-03"))
+    index = engine.index_for("commercial")
+    [(rule, bucket)] = index.work(claim_.lines).items()
+    assert index.primaries == {"99601", "99602", "S9500"}
+    passes: list[str] = []
+    noted = counted(rule, passes)
+    verdicts = settle_addons([(noted, bucket)], claim_, {1, 2, 3, 4}, index.primaries)
+    assert [verdict.line for verdict in verdicts[noted]] == [4]  # 99603 is no primary: nothing more to settle
+    assert passes == ["aoc"]
+    passes.clear()
+    assert settle_addons([(noted, bucket)], claim_, {1, 2, 3, 4}, None) == verdicts
+    assert passes == ["aoc", "aoc"]
+
+
+def test_settling_takes_another_pass_when_a_primary_fell(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, AOC_RULE)
+    claim_ = parsed(claim("99603", "99602"))
+    index = engine.index_for("commercial")
+    [(rule, bucket)] = index.work(claim_.lines).items()
+    passes: list[str] = []
+    noted = counted(rule, passes)
+    standing = {1, 2}
+    verdicts = settle_addons([(noted, bucket)], claim_, standing, index.primaries)
+    assert [verdict.line for verdict in verdicts[noted]] == [1, 2]
+    assert standing == set()
+    # 99602 fell in the first pass, 99603 in the second; 99603 is no primary, so no third pass is needed.
+    assert passes == ["aoc", "aoc"]
+    passes.clear()
+    assert settle_addons([(noted, bucket)], claim_, {1, 2}, None) == verdicts
+    assert passes == ["aoc", "aoc", "aoc"]
+
+
+# ---------------------------------------------------------------- addon_primaries
+
+
+def index_rules(engine: Engine) -> dict[str, CompiledRule]:
+    return {rule.id: rule for rule in engine.index_for("commercial").findings}
+
+
+def test_addon_primaries_of_written_rules_are_their_add_ons_and_primaries() -> None:
+    engine = engine_for(
+        "rule a: addon 99602 requires 99601 on the same day deny CO-107 N122\n"
+        'rule r: addon 99603 requires S9500 on the same day review "a review takes no line away"\n'
+        "rule cap: limit J3370 to 1 units per day deny CO-151\n"
+    )
+    assert engine.index_for("commercial").primaries == {"99601", "99602"}
+
+
+def test_addon_primaries_of_an_add_on_table_are_its_listed_primaries(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, AOC_RULE + MUE_RULE)
+    assert engine.index_for("commercial").primaries == {"99601", "99602", "S9500"}  # not the add-on 99603
+
+
+def test_addon_primaries_without_add_on_rules_is_empty() -> None:
+    engine = engine_for("rule cap: limit 99601 to 1 units per day deny CO-151\n")
+    assert engine.index_for("commercial").primaries == frozenset()
+
+
+def test_addon_primaries_is_none_for_a_written_add_on_rule_without_dispatch_codes() -> None:
+    rules = index_rules(
+        engine_for(
+            "rule a: addon 99602 requires 99601 on the same day deny CO-107 N122\n"
+            'rule r: addon 99603 requires S9500 on the same day review "look"\n'
+        )
+    )
+    anywhere = attrs.evolve(rules["a"], dispatch_codes=None)
+    assert addon_primaries([rules["r"], anywhere]) is None
+    assert PlanIndex.build([rules["r"], anywhere]).primaries is None
+    # A reviewing add-on rule takes no line away, so it may look at any line without costing a pass.
+    assert addon_primaries([rules["a"], attrs.evolve(rules["r"], dispatch_codes=None)]) == {"99601", "99602"}
+
+
+def test_an_engine_whose_add_on_rule_may_take_any_primary_still_cascades() -> None:
+    engine = engine_for(
+        "rule b: addon 99602 requires 99601 on the same day deny CO-107 N122\n"
+        "rule c: addon 99603 requires 99602 on the same day deny CO-107 N122\n" + GY_RULE
+    )
+    rules = index_rules(engine)
+    anywhere = PlanIndex.build([attrs.evolve(rules["b"], dispatch_codes=None), rules["c"], rules["gy"]])
+    assert anywhere.primaries is None
+    claim_ = parsed(claim("99603", "99602", "99601 GY"))
+    result = judge(claim_, anywhere, anywhere.work(claim_.lines), ())
+    assert [line.status for line in result.lines] == ["denied", "denied", "denied"]
+
+
+# ---------------------------------------------------------------- payers' primaries in settling
+
+
+def payer_engine(folder: Path, action: str, apart: bool = False) -> Engine:
+    """National add-on rows (99602 needs 99601; 96160 is type 3) and a payer adding 99602 as 96160's primary.
+
+    With `apart`, 99602's row is in a second national table, which the payer's policy does not extend.
+    """
+    table = "add_on_code,primary_code,aoc_edit_type\n"
+    rows = {"aoc.csv": table + "96160,99202,3\n", "other.csv": table + "99602,99601,1\n"}
+    if not apart:
+        rows = {"aoc.csv": rows["aoc.csv"] + "99602,99601,1\n"}
+    for number, (name, text) in enumerate(rows.items()):
+        (folder / name).write_text(text, encoding="utf-8")
+        (folder / f"base{number}.pol").write_text(
+            f"policy base{number}\n  plans all\n  effective 2025-01-01\n"
+            f'rule aoc: addon table "{name}" on the same day deny CO-107\n',
+            encoding="utf-8",
+        )
+    (folder / "payer.pol").write_text(
+        "policy payer\n  plans all\n  effective 2025-01-01\n  extends base0\n"
+        f"rule extra: addon 96160 requires 99602 on the same day {action}\n",
+        encoding="utf-8",
+    )
+    return policyc.load(folder)
+
+
+@pytest.mark.parametrize(
+    ("action", "apart"),
+    [("deny CO-107 N122", False), ("deny CO-107 N122", True), ('review "check the hours"', True)],
+)
+def test_a_payers_primary_that_falls_takes_its_add_on_with_it(tmp_path: Path, action: str, apart: bool) -> None:
+    engine = payer_engine(tmp_path, action, apart)
+    assert settled_statuses(engine, claim("96160", "99602", "99601")) == ["paid", "paid", "paid"]
+    # 99602 has no 99601, so it falls; 96160's only primary on the claim was 99602.
+    assert settled_statuses(engine, claim("96160", "99602")) == ["denied", "denied"]
+
+
+def test_a_payers_primary_that_falls_takes_its_add_on_with_it_under_a_reviewing_rule(tmp_path: Path) -> None:
+    engine = payer_engine(tmp_path, 'review "check the hours"')
+    assert settled_statuses(engine, claim("96160", "99602", "99601")) == ["paid", "paid", "paid"]
+    assert settled_statuses(engine, claim("96160", "99602")) == ["denied", "denied"]
+
+
+# ---------------------------------------------------------------- earlier claims' lines
+
+
+def test_prior_lines_go_into_a_new_bucket_not_the_claims_own_lines(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, MUE_RULE)
+    claim_ = parsed(claim("99601"))
+    index = engine.index_for("commercial")
+    buckets = dict(index.work(claim_.lines))
+    [(rule, bucket)] = buckets.items()
+    assert bucket == claim_.lines and rule.cross_claim == "provider"
+    earlier = PriorLine("EARLIER", claim_.billing_provider, attrs.evolve(claim_.lines[0], line=1, units=1))
+    history: Any = types.SimpleNamespace(prior_lines=lambda _claim: [earlier])
+    assert add_prior_lines(buckets, claim_, history) == [-1]
+    assert [(line.line, line.units) for line in buckets[rule]] == [(1, 1), (-1, 1)]
+    assert len(claim_.lines) == 1
+    assert [line.line for line in index.work(claim_.lines)[rule]] == [1]
+    result = judge(claim_, index, buckets, [-1])
+    assert [line.status for line in result.lines] == ["denied"]  # 2 units of 99601 that day, MUE 1

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import strategies as gen
 from click.testing import CliRunner
@@ -24,6 +25,7 @@ from policyc import ir
 from policyc.claimfile import decode_json
 from policyc.cli import main
 from policyc.compiler import read_source, to_ir
+from policyc.engine import judge
 from policyc.results import STATUS_STRENGTH, ClaimResult, LineResult
 from policyc.source import SourceFile
 
@@ -807,3 +809,107 @@ def test_generated_python_is_the_same_whatever_the_hash_seed(policies: list[gen.
         outputs.append(json.loads(done.stdout))
     assert outputs[0] == outputs[1]
     assert outputs[0] == [policyc.compile_text(t, GENERATED_NAME).python_source for t in texts]
+
+
+# ---------------------------------------------------------------- 10. add-on settling stops once no primary fell
+
+# National codes around add-on chains: 96368 needs 96366 (among others), which needs 96367, which needs 96374;
+# 0836T and 88177 need each other. Most primaries have an MUE of 1, so two units deny one and start a cascade;
+# 96360 and 96523 bring PTP denials.
+CHAIN_CODES = (
+    "96360", "96361", "96365", "96366", "96367", "96368", "96374", "96375", "96376", "96409", "96411",
+    "96413", "96415", "96417", "96523", "36591", "0836T", "88177", "88172", "99601", "99602", "96160", "99202",
+)  # fmt: skip
+# In the MUE quarter, after it, and before the add-on edits began (2013-04-01).
+NATIONAL_DATES = ("2024-07-15", "2024-07-16", "2024-10-01", "2013-03-31")
+
+
+@functools.cache
+def national_engine() -> policyc.Engine:
+    return policyc.load(REPO / "policies" / "cms")
+
+
+def settled_every_pass(engine: policyc.Engine, data: dict[str, Any]) -> ClaimResult:
+    """The claim judged as the engine does, but re-running add-on settling after every removal (primaries=None)."""
+    claim = policyc.parse_claim(data)
+    assert isinstance(claim, policyc.Claim)
+    index = engine.index_for(claim.plan)
+    return judge(claim, attrs.evolve(index, primaries=None), index.work(claim.lines), ())
+
+
+def assert_settled_alike(engine: policyc.Engine, data: dict[str, Any]) -> None:
+    result, slow = engine.check(data), settled_every_pass(engine, data)
+    fired = any(findings_of_kind(line, "addon") for line in result.lines)
+    event("some line has an add-on finding" if fired else "none")
+    assert result == slow
+    assert result.to_dict() == slow.to_dict()
+
+
+@st.composite
+def chain_claims(draw: st.DrawFn) -> dict[str, Any]:
+    """A Medicare claim of national add-ons and their primaries, mostly on one date."""
+    days = draw(st.lists(st.sampled_from(NATIONAL_DATES), min_size=1, max_size=2, unique=True))
+    lines = [
+        {
+            "line": number,
+            "code": draw(st.sampled_from(CHAIN_CODES)),
+            "units": draw(st.sampled_from((1, 1, 2))),
+            "date": draw(st.sampled_from(days)),
+            "modifiers": draw(st.lists(st.sampled_from(("XU", "59", "25")), max_size=1)),
+        }
+        for number in range(1, draw(st.integers(1, 7)) + 1)
+    ]
+    return {"claim_id": "P", "plan": "medicare", "member_id": "M", "billing_provider": "1234567893", "lines": lines}
+
+
+def chain(*specs: tuple[str, int]) -> dict[str, Any]:
+    lines = [
+        {"line": number, "code": code, "units": units, "date": "2024-07-15", "modifiers": []}
+        for number, (code, units) in enumerate(specs, start=1)
+    ]
+    return {"claim_id": "P", "plan": "medicare", "member_id": "M", "billing_provider": "1234567893", "lines": lines}
+
+
+# 96374 x2 is over its MUE of 1; 96367, 96366 and 96368 then fall one after another, one pass each.
+@example(data=chain(("96368", 1), ("96366", 1), ("96367", 1), ("96374", 2)))
+@example(data=chain(("96368", 1), ("96366", 1), ("96367", 1), ("96374", 1)))
+@example(data=chain(("0836T", 1), ("88177", 7)))  # 88177 over its MUE takes the cycle down
+# 96366 (a primary of 96368) and then 96361 (no primary of any) fall in one pass; 96368 falls in the next.
+@example(data=chain(("96368", 1), ("96366", 1), ("96361", 1)))
+@given(data=chain_claims())
+def test_settling_add_ons_stops_when_no_primary_fell_national(data: dict[str, Any]) -> None:
+    """Under the national tables, the engine (another settling pass only when a line that may be a primary fell)
+    gives the same result as settling with a pass after every removal, messages included."""
+    assert_settled_alike(national_engine(), data)
+
+
+# The rule judging 99602 runs first; the S9500 it needs falls to the second rule, so 99602 falls in a second pass.
+WRITTEN_CHAIN = gen.GeneratedPolicy(
+    "policy gen\n  plans all\n  effective 2024-10-07\n\n"
+    "rule c: addon 99602 requires S9500 on the same day deny CO-107 N122\n"
+    "rule b: addon S9500 requires 99601 on the same day deny CO-107 N122\n",
+    ("addon", "addon"),
+    ("99601", "99602", "S9500"),
+    gen.PLANS,
+    gen.DATES,
+)
+TWO_LINKS = {
+    "claim_id": "C0",
+    "plan": "medicaid",
+    "member_id": "M001",
+    "billing_provider": "1234567893",
+    "lines": [
+        {"line": 1, "code": "99602", "modifiers": [], "units": 1, "date": "2025-12-31"},
+        {"line": 2, "code": "S9500", "modifiers": [], "units": 1, "date": "2025-12-31"},
+    ],
+}
+
+
+@example(case=(WRITTEN_CHAIN, TWO_LINKS))
+@given(case=gen.policy_cases(require=("addon",), max_lines=6))
+def test_settling_add_ons_stops_when_no_primary_fell_generated(
+    case: tuple[gen.GeneratedPolicy, dict[str, Any]],
+) -> None:
+    """Under generated policies with written add-on rules, the same."""
+    policy, claim = case
+    assert_settled_alike(compile_generated(policy.text), claim)

@@ -12,6 +12,7 @@ import pytest
 
 from policyc.claims import ClaimError
 from policyc.results import ClaimResult, Finding, LineResult, line_result
+from policyc.runtime import Message
 
 RESULT_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "result.schema.json").read_text())
 
@@ -37,6 +38,16 @@ def finding(action: str, rule: str = "p/r", allowed_units: int | None = None, **
     }
     fields.update(overrides)
     return Finding(**fields)
+
+
+def written_when_read(text: str, calls: list[str]) -> Message:
+    """A message of `text` that notes in `calls` each time it is written out."""
+
+    def render() -> str:
+        calls.append(text)
+        return text
+
+    return Message(render)
 
 
 def validate(document: dict[str, Any]) -> None:
@@ -75,7 +86,9 @@ STATUS = {"deny": "denied", "cut back": "reduced", "review": "review"}
     ids=lambda actions: "+".join(actions),
 )
 def test_the_strongest_finding_wins_whatever_the_order(actions: list[str]) -> None:
-    findings = [finding(a, rule=f"p/{a.replace(' ', '-')}", allowed_units=3 if a == "cut back" else None) for a in actions]
+    findings = [
+        finding(a, rule=f"p/{a.replace(' ', '-')}", allowed_units=3 if a == "cut back" else None) for a in actions
+    ]
     strongest = max(actions, key=STRENGTH.__getitem__)
     result = line_result(1, "99601", 5, findings)
     assert result.status == STATUS[strongest]
@@ -167,6 +180,57 @@ def test_review_finding_to_dict_has_null_codes() -> None:
     assert data["group"] is None and data["carc"] is None and data["rarc"] == []
 
 
+def test_a_finding_with_a_message_equals_one_with_its_text() -> None:
+    lazy = finding("deny", message=written_when_read("p/r fired", []))
+    assert lazy == finding("deny")
+    assert finding("deny") == lazy
+    assert lazy != finding("deny", message="p/r fired twice")
+    assert lazy != finding("deny", message=written_when_read("p/r fired twice", []))
+
+
+def test_a_findings_message_is_its_text_written_once() -> None:
+    calls: list[str] = []
+    lazy = finding("deny", message=written_when_read("p/r fired", calls))
+    assert calls == []
+    assert lazy.message == "p/r fired" and type(lazy.message) is str
+    assert lazy.message == "p/r fired"
+    assert calls == ["p/r fired"]
+    assert finding("deny").message == "p/r fired"
+
+
+def test_a_findings_dict_holds_its_message_written_out() -> None:
+    calls: list[str] = []
+    data = finding("cut back", allowed_units=1, message=written_when_read("over the cap", calls)).to_dict()
+    assert data["message"] == "over the cap" and type(data["message"]) is str
+    assert calls == ["over the cap"]
+    assert json.loads(json.dumps(data)) == data
+    assert data == finding("cut back", allowed_units=1, message="over the cap").to_dict()
+
+
+def test_a_findings_repr_shows_its_text() -> None:
+    assert "fired by a table" in repr(finding("deny", message=written_when_read("fired by a table", [])))
+
+
+def test_combining_a_lines_findings_writes_none_of_their_messages() -> None:
+    calls: list[str] = []
+    one = [finding("deny", "p/a", message=written_when_read("a", calls))]
+    several = [
+        finding("review", "p/z", message=written_when_read("z", calls)),
+        finding("cut back", "p/b", 1, message=written_when_read("b", calls)),
+        finding("deny", "p/c", message=written_when_read("c", calls)),
+    ]
+    assert line_result(1, "99601", 2, one).status == "denied"
+    assert [f.rule for f in line_result(2, "99601", 2, several).findings] == ["p/c", "p/b", "p/z"]
+    assert calls == []
+
+
+def test_a_line_with_one_finding_holds_that_finding() -> None:
+    only = finding("cut back", "p/cut", 2)
+    result = line_result(4, "99601", 5, [only])
+    assert result.findings == (only,) and result.findings[0] is only
+    assert result == LineResult(4, "99601", 5, 2, "reduced", (only,))
+
+
 # ------------------------------------------------------------------------------- LineResult, ClaimResult
 
 
@@ -240,3 +304,12 @@ def test_claim_result_line_on_a_missing_number_raises_lookup_error() -> None:
     with pytest.raises(LookupError):
         result.line(99)
 
+
+def test_results_with_messages_equal_results_with_their_texts() -> None:
+    lazy = ClaimResult(
+        "C-1", "processed", (line_result(1, "99602", 1, [finding("deny", message=written_when_read("p/r fired", []))]),)
+    )
+    plain = ClaimResult("C-1", "processed", (line_result(1, "99602", 1, [finding("deny")]),))
+    assert lazy == plain
+    assert lazy.to_dict() == plain.to_dict()
+    validate(lazy.to_dict())

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import policyc
-from policyc import tablecache
+from policyc import ir, tablecache
+from policyc.compiler import read_source, to_ir
 from policyc.diagnostics import PolicyError
 from policyc.tables import AocTable, MueTable, PtpTable, TableError, read_aoc, read_mue, read_ptp
 
@@ -182,6 +183,69 @@ def test_a_setting_the_file_does_not_hold() -> None:
         read_ptp(b"column_1,column_2,deletion_date,modifier_indicator\n99601,36591,*,0\n", "p", setting="practitioner")
     with pytest.raises(TableError, match="its name says practitioner, not outpatient_hospital"):
         read_ptp(PTP_CMS.read_bytes(), "ccipra-v322r0-f1.txt", setting="outpatient_hospital")
+
+
+# ------------------------------------------------------------------ what a table judges: the codes its findings land on
+
+
+def test_an_mue_table_judges_every_code_it_lists() -> None:
+    table = read_mue(MUE_HEADER.encode() + b"99213,2,3,x\nA0425,250,1,y\n", "m.csv")
+    assert table.judged_codes == table.codes == {"99213", "A0425"}
+
+
+def test_an_add_on_table_judges_its_add_ons_and_lists_their_primaries() -> None:
+    rows = b"99602,99601,1\n96366,96365,1\n96368,96365,1\n96368,96366,1\n0054T,CCCCC,2\n96160,99202,3\n"
+    table = read_aoc(AOC_HEADER.encode() + rows, "a.csv")
+    assert table.judged_codes == {"99602", "96366", "96368", "0054T", "96160"}
+    # An add-on listed as another's primary is both; CCCCC lists no primary.
+    assert table.primaries == {"99601", "96365", "96366", "99202"}
+    assert table.codes == table.judged_codes | table.primaries
+
+
+def test_an_add_on_tables_primaries_include_rows_of_every_date() -> None:
+    table = read_aoc(
+        b"add_on_code,primary_code,aoc_edit_type,aoc_edit_effective_date,aoc_edit_deletion_date\n"
+        b"99602,99601,1,2024-04-01,2024-06-30\n"
+        b"99602,S9500,1,2024-07-01,\n",
+        "a.csv",
+    )
+    assert (table.judged_codes, table.primaries) == ({"99602"}, {"99601", "S9500"})
+
+
+def test_a_ptp_table_judges_its_column_2_codes() -> None:
+    rows = (
+        b"practitioner,99601,36591,9999-12-31,0,x\n"
+        b"practitioner,96365,96360,9999-12-31,1,x\n"
+        b"practitioner,96360,96523,9999-12-31,0,x\n"
+        b"practitioner,96365,96523,9999-12-31,9,x\n"
+    )
+    table = read_ptp(PTP_HEADER.encode() + rows, "p.csv")
+    assert table.judged_codes == {"36591", "96360", "96523"}
+    assert table.codes - table.judged_codes == {"99601", "96365"}
+
+
+def test_the_real_tables_judge_what_lint_and_the_test_runner_say_they_can_deny() -> None:
+    engine = policyc.load(CMS)
+    index = engine.index_for("medicare")
+    checked = set()
+    for path in sorted(CMS.glob("*.pol")):
+        policy = to_ir(read_source(path))
+        for rule in policy.rules:
+            assert isinstance(rule.body, (ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR))
+            [compiled] = [r for r in index.table_rules if r.name == f"{policy.id}/{rule.id}"]
+            assert compiled.table is not None
+            assert compiled.table.data.judged_codes == rule.body.table.targets == index.table_triggers[compiled]
+            checked.add(type(compiled.table.data))
+    assert checked == {MueTable, AocTable, PtpTable}
+
+
+def test_the_flat_add_on_tables_primaries() -> None:
+    table = read_aoc(AOC_FLAT.read_bytes(), str(AOC_FLAT))
+    assert len(table.judged_codes) == 668
+    assert "99602" in table.judged_codes and "99602" not in table.primaries
+    assert "99601" in table.primaries and "99601" not in table.judged_codes
+    assert {"96366", "96367"} <= table.judged_codes & table.primaries  # add-ons that are primaries of others
+    assert None not in table.primaries  # type 2 rows (CCCCC) list none
 
 
 # ------------------------------------------------------------------ binding tables in policies
