@@ -53,7 +53,8 @@ def handwritten_records(claims: Iterable[Claim], tables: Tables) -> Counter[str]
             )
             lines.append(LineResult(line.line, line.code, line.units, 0, "denied", findings))
         for result in ClaimResult(claim.claim_id, "processed", tuple(lines)).lines:
-            denied.update({f.adjustment for f in result.findings if f.action == "deny" and f.adjustment})
+            if result.findings:
+                denied.update({f.adjustment for f in result.findings if f.action == "deny" and f.adjustment})
     return denied
 
 

@@ -72,7 +72,8 @@ def policyc_denials(engine: policyc.Engine) -> Callable[[list[Claim]], Counter[s
         denied: Counter[str] = Counter()
         for claim in batch:
             for line in engine.check(claim).lines:
-                denied.update({f.adjustment for f in line.findings if f.action == "deny" and f.adjustment})
+                if line.findings:  # counted as the hand-written baseline counts: only lines with a reason
+                    denied.update({f.adjustment for f in line.findings if f.action == "deny" and f.adjustment})
         return denied
 
     return check
@@ -85,7 +86,8 @@ def policyc_dicts(engine: policyc.Engine) -> Callable[[list[Claim]], Counter[str
         denied: Counter[str] = Counter()
         for claim in batch:
             for line in engine.check(claim).to_dict()["lines"]:
-                denied.update({f"{f['group']}-{f['carc']}" for f in line["findings"] if f["action"] == "deny"})
+                if line["findings"]:
+                    denied.update({f"{f['group']}-{f['carc']}" for f in line["findings"] if f["action"] == "deny"})
         return denied
 
     return check
