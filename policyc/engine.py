@@ -33,7 +33,7 @@ class PlanIndex:
     by_modifier: Mapping[str, tuple[CompiledRule, ...]]
     every_line: tuple[CompiledRule, ...]
     # rule -> the function turning its verdicts into findings, its fixed parts worked out once
-    findings: Mapping[CompiledRule, FindingMaker] = attrs.field(factory=dict)
+    finding_makers: Mapping[CompiledRule, FindingMaker] = attrs.field(factory=dict)
     # The engine's own dispatch: table rules take the whole claim (see `work`), so they are left out here.
     written_by_code: Mapping[str, tuple[CompiledRule, ...]] = attrs.field(factory=dict)
     table_rules: tuple[CompiledRule, ...] = ()
@@ -135,7 +135,7 @@ class PlanIndex:
         if off is None:
             if len(self._out_of_force) >= IN_FORCE_MEMORY:
                 self._out_of_force.clear()  # threads may race here; at worst a date is worked out twice
-            off = self._out_of_force[day] = frozenset(rule for rule in self.findings if not rule.in_force(day))
+            off = self._out_of_force[day] = frozenset(rule for rule in self.finding_makers if not rule.in_force(day))
         return off
 
 
@@ -216,7 +216,7 @@ def judge(
 ) -> ClaimResult:
     """Run every rule over its bucket, add-ons last over the lines that stand (earlier claims' lines do)."""
     findings: dict[int, list[Finding]] = {}
-    makers = index.findings
+    makers = index.finding_makers
     addon_rules: list[tuple[CompiledRule, Sequence[Line]]] = []
     for rule, bucket in buckets.items():
         if rule.kind == "addon":

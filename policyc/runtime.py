@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import attrs
@@ -17,9 +18,9 @@ __all__ = [
     "NCCI_BYPASS",
     "Action",
     "BoundTable",
-    "Message",
     "CompiledPolicy",
     "CompiledRule",
+    "Message",
     "Override",
     "Rank",
     "Verdict",
@@ -254,16 +255,12 @@ def cut_back(lines: Sequence[Line], cap: int, message: Text, appealable: bool | 
     """
     remaining = cap
     verdicts = []
-    for line in sorted(lines, key=_line_number):
+    for line in sorted(lines, key=attrgetter("line")):
         allowed = min(line.units, remaining)
         remaining -= allowed
         if allowed < line.units:
             verdicts.append(Verdict(line.line, _cut_words(message, allowed, line.units), allowed, appealable))
     return verdicts
-
-
-def _line_number(line: Line) -> int:
-    return line.line
 
 
 def _cut_words(message: Text, allowed: int, units: int) -> Text:

@@ -470,7 +470,7 @@ def test_settling_takes_another_pass_when_a_primary_fell(tmp_path: Path) -> None
 
 
 def index_rules(engine: Engine) -> dict[str, CompiledRule]:
-    return {rule.id: rule for rule in engine.index_for("commercial").findings}
+    return {rule.id: rule for rule in engine.index_for("commercial").finding_makers}
 
 
 def test_addon_primaries_of_written_rules_are_their_add_ons_and_primaries() -> None:
