@@ -16,7 +16,7 @@ STATUS_STRENGTH = {"denied": 3, "reduced": 2, "review": 1, "paid": 0}
 
 # Results are made fresh for every claim and handed to the caller; the engine keeps no reference to them.
 # They are plain slotted records rather than frozen ones because a frozen attrs class costs about four
-# times as much to build, and building them is most of an engine's time on a claim (see bench/).
+# times as much to build, and building them is a large part of an engine's time on a claim (see bench/).
 
 
 @attrs.define(repr=False)
