@@ -72,7 +72,7 @@ class ClaimHistory(Protocol):
         """Everything read and written for one claim happens inside one of these."""
 
     def prior_lines(self, claim: Claim) -> Sequence[PriorLine]:
-        """Standing lines of other claims of the member on the claim's dates of service."""
+        """Standing lines of the member's other claims under the same plan on the claim's dates of service."""
 
     def record(self, claim: Claim, result: ClaimResult) -> None:
         """Keep a processed claim's lines, replacing the lines of an earlier claim with the same id."""
@@ -135,14 +135,16 @@ class SqliteHistory:
     def prior_lines(self, claim: Claim) -> list[PriorLine]:
         days = sorted({line.date.isoformat() for line in claim.lines})
         marks = ", ".join("?" for _ in days)
+        # Only claims of the same plan: another plan's claims were judged by other policies (or none), and
+        # a Medicare edit counts what was billed to Medicare.
         query = (
-            "SELECT claim_id, billing_provider, line, code, modifiers, allowed_units, date_of_service, "
-            "rendering_provider FROM claim_lines WHERE member_id = ? AND claim_id <> ? "
-            f"AND date_of_service IN ({marks}) AND status <> 'denied' AND allowed_units > 0 "
-            "ORDER BY claim_id, line"
+            "SELECT l.claim_id, l.billing_provider, l.line, l.code, l.modifiers, l.allowed_units, "
+            "l.date_of_service, l.rendering_provider FROM claim_lines l JOIN claims c ON c.claim_id = l.claim_id "
+            f"WHERE l.member_id = ? AND l.claim_id <> ? AND l.date_of_service IN ({marks}) AND c.plan = ? "
+            "AND l.status <> 'denied' AND l.allowed_units > 0 ORDER BY l.claim_id, l.line"
         )
         with self._guard():
-            rows = self._db.execute(query, (claim.member_id, claim.claim_id, *days)).fetchall()
+            rows = self._db.execute(query, (claim.member_id, claim.claim_id, *days, claim.plan)).fetchall()
         return [
             PriorLine(
                 claim_id,

@@ -164,6 +164,14 @@ def test_a_denied_column_1_line_of_an_earlier_claim_denies_nothing(engine: polic
     assert statuses(engine.check(claim("B", ("96523", 1)))) == {1: "paid"}
 
 
+def test_only_earlier_claims_of_the_same_plan_count(engine: policyc.Engine) -> None:
+    # The national policies edit plan medicare; a claim under another plan was billed to another payer.
+    engine.check(claim("MCD-1", ("99213", 2), ("96360", 1), ("96365", 1), plan="medicaid"))
+    assert statuses(engine.check(claim("MCR-1", ("96523", 1)))) == {1: "paid"}  # no Medicare column 1 line
+    assert statuses(engine.check(claim("MCR-2", ("99213", 1)))) == {1: "paid"}  # MUE 2: only this unit counts
+    assert statuses(engine.check(claim("MCR-3", ("96366", 1)))) == {1: "denied CO-107"}  # no Medicare primary
+
+
 def test_resubmitting_a_claim_replaces_its_lines(engine: policyc.Engine, history: SqliteHistory) -> None:
     engine.check(claim("A", ("99213", 2)))
     # Checking A again does not count A's own earlier lines against it.
