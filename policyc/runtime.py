@@ -438,31 +438,34 @@ def pair_verdicts(
     column 1 line does not reach back to deny an earlier claim's column 2 line, which was settled already.
     """
     assert isinstance(table.data, PtpTable)
-    rows = table.data.rows
     if len(bucket) < 2:
         return []
-    # column 2 line number -> (column 1 line, the row that denies it); the column 1 line naming the edit is the
-    # claim's own lowest-numbered one, else an earlier claim's, so the message never depends on line order
-    denied: dict[int, tuple[Line, Line, PtpRow]] = {}
-    firsts = [(line, inner) for line in bucket if (inner := rows.get(line.code)) is not None]
-    for first, inner in firsts:
-        scope = first.date if key is None else key(first, claim)
-        for second in bucket:
-            pair_rows = inner.get(second.code)
-            if pair_rows is None or second.line == first.line or second.line < 0:
+    by_column2 = table.data.by_column2
+    verdicts = []
+    # Earlier claims' lines are settled: only this claim's lines are denied.
+    for second in bucket:
+        firsts = by_column2.get(second.code)
+        if firsts is None or second.line < 0:
+            continue
+        scope = second.date if key is None else key(second, claim)
+        # (column 1 line, the row that denies the pair); this claim's lowest-numbered column 1 line names
+        # the edit, else an earlier claim's, so the message never depends on line order
+        held: tuple[Line, PtpRow] | None = None
+        for first in bucket:
+            pair_rows = firsts.get(first.code)
+            if pair_rows is None or first.line == second.line:
                 continue
-            if (second.date if key is None else key(second, claim)) != scope:
+            if (first.date if key is None else key(first, claim)) != scope:
                 continue
             if skip is not None and skip((first.code, second.code), second.date):
                 continue
             row = _denying_row(pair_rows, first, second)
-            held = denied.get(second.line)
             if row is not None and (held is None or _names_the_edit(first, held[0])):
-                denied[second.line] = (first, second, row)
-    return [
-        Verdict(number, Message(_pair_text, first, second, row, where, table.name))
-        for number, (first, second, row) in sorted(denied.items())
-    ]
+                held = (first, row)
+        if held is not None:
+            verdicts.append(Verdict(second.line, Message(_pair_text, held[0], second, held[1], where, table.name)))
+    verdicts.sort(key=attrgetter("line"))
+    return verdicts
 
 
 def _names_the_edit(line: Line, held: Line) -> bool:
@@ -475,8 +478,9 @@ def _denying_row(pair_rows: Sequence[PtpRow], first: Line, second: Line) -> PtpR
     for row in pair_rows:
         if row.indicator == 9 or not in_force(row.start, row.end, second.date):
             continue
-        bypassed = not NCCI_BYPASS.isdisjoint(first.modifiers) or not NCCI_BYPASS.isdisjoint(second.modifiers)
-        if row.indicator == 1 and bypassed:
+        if row.indicator == 1 and (
+            not NCCI_BYPASS.isdisjoint(first.modifiers) or not NCCI_BYPASS.isdisjoint(second.modifiers)
+        ):
             continue
         return row
     return None

@@ -20,7 +20,7 @@ from policyc.source import SourceFile, Span
 from policyc.tables import AocRow, AocTable, MueTable, PtpRow, PtpTable, Table, TableError, read_table
 
 # Bump when the parsed form changes, so old cache files are never read as the new shape.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_ENV = "POLICYC_CACHE_DIR"
 _memo: dict[str, Table] = {}
 _memo_lock = threading.Lock()

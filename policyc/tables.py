@@ -150,18 +150,33 @@ class PtpTable:
     """A PTP table: column 1 code -> column 2 code -> the dated rows of that pair."""
 
     rows: Mapping[str, Mapping[str, tuple[PtpRow, ...]]]
+    # The same rows keyed the other way round, column 2 first: a claim holds few column 2 codes (the ones
+    # denied) and many column 1 codes, so the engine starts from the column 2 lines.
+    by_column2: Mapping[str, Mapping[str, tuple[PtpRow, ...]]] = attrs.field(
+        default=attrs.Factory(lambda self: column2_first(self.rows), takes_self=True), repr=False
+    )
 
     @property
     def codes(self) -> frozenset[str]:
-        return frozenset(self.rows) | {c2 for inner in self.rows.values() for c2 in inner}
+        return frozenset(self.rows) | frozenset(self.by_column2)
 
     @property
     def judged_codes(self) -> frozenset[str]:
         """The column 2 codes: an edit denies the column 2 line."""
-        return frozenset(c2 for inner in self.rows.values() for c2 in inner)
+        return frozenset(self.by_column2)
 
     def __len__(self) -> int:
         return sum(len(rows) for inner in self.rows.values() for rows in inner.values())
+
+
+def column2_first(
+    rows: Mapping[str, Mapping[str, tuple[PtpRow, ...]]],
+) -> dict[str, dict[str, tuple[PtpRow, ...]]]:
+    turned: dict[str, dict[str, tuple[PtpRow, ...]]] = {}
+    for column1, inner in rows.items():
+        for column2, pair_rows in inner.items():
+            turned.setdefault(column2, {})[column1] = pair_rows
+    return turned
 
 
 Table = MueTable | AocTable | PtpTable

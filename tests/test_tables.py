@@ -224,6 +224,19 @@ def test_a_ptp_table_judges_its_column_2_codes() -> None:
     assert table.codes - table.judged_codes == {"99601", "96365"}
 
 
+def test_a_ptp_table_keyed_column_2_first_holds_the_same_rows_and_survives_the_cache() -> None:
+    rows = (
+        b"practitioner,96365,96360,9999-12-31,1,x\n"
+        b"practitioner,96360,96523,9999-12-31,0,x\n"
+        b"practitioner,96365,96523,2023-12-31,9,x\n"
+    )
+    table = read_ptp(PTP_HEADER.encode() + rows, "p.csv")
+    turned = {(c1, c2): found for c2, inner in table.by_column2.items() for c1, found in inner.items()}
+    assert turned == {(c1, c2): found for c1, inner in table.rows.items() for c2, found in inner.items()}
+    assert set(table.by_column2) == {"96360", "96523"}
+    assert pickle.loads(pickle.dumps(table)).by_column2 == table.by_column2
+
+
 def test_the_real_tables_judge_what_lint_and_the_test_runner_say_they_can_deny() -> None:
     engine = policyc.load(CMS)
     index = engine.index_for("medicare")
