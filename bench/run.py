@@ -75,7 +75,7 @@ def timed_passes(
     return {name: (seconds[name], denied[name]) for name in checks}
 
 
-def policyc_denials(engine: policyc.Engine) -> Callable[[list[Claim]], Counter[str]]:
+def policyc_denials(engine: policyc.Engine) -> Check:
     def check(batch: list[Claim]) -> Counter[str]:
         denied: Counter[str] = Counter()
         for claim in batch:
@@ -87,7 +87,7 @@ def policyc_denials(engine: policyc.Engine) -> Callable[[list[Claim]], Counter[s
     return check
 
 
-def policyc_dicts(engine: policyc.Engine) -> Callable[[list[Claim]], Counter[str]]:
+def policyc_dicts(engine: policyc.Engine) -> Check:
     """As `policyc_denials`, but every result is turned into its JSON dict, so every message is written out."""
 
     def check(batch: list[Claim]) -> Counter[str]:

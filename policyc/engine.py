@@ -312,12 +312,10 @@ def finding_maker(rule: CompiledRule) -> FindingMaker:
     what, group, carc, rarcs, appealable = action.kind, action.group, action.carc, action.rarcs, action.appealable
 
     def make(verdict: Verdict) -> Finding:
-        words = verdict.message
         return Finding(
             name, kind, what, group, carc, rarcs,
             appealable if verdict.appealable is None else verdict.appealable,
-            prefix + words + suffix if type(words) is str else framed(prefix, words, suffix),
-            source, verdict.allowed_units,
+            framed(prefix, verdict.message, suffix), source, verdict.allowed_units,
         )
 
     return make

@@ -259,18 +259,9 @@ def cut_back(lines: Sequence[Line], cap: int, message: Text, appealable: bool | 
         allowed = min(line.units, remaining)
         remaining -= allowed
         if allowed < line.units:
-            verdicts.append(Verdict(line.line, _cut_words(message, allowed, line.units), allowed, appealable))
+            words = framed("", message, f"; {allowed} of {line.units} units allowed")
+            verdicts.append(Verdict(line.line, words, allowed, appealable))
     return verdicts
-
-
-def _cut_words(message: Text, allowed: int, units: int) -> Text:
-    if isinstance(message, str):
-        return f"{message}; {allowed} of {units} units allowed"
-    return Message(_cut_text, message, allowed, units)
-
-
-def _cut_text(message: Message, allowed: int, units: int) -> str:
-    return f"{message}; {allowed} of {units} units allowed"
 
 
 # ------------------------------------------------------------------ table rules

@@ -82,8 +82,8 @@ class MueTable:
 
     @property
     def judged_codes(self) -> frozenset[str]:
-        """The codes of the lines the table can put a finding on."""
-        return frozenset(self.rows)
+        """The codes of the lines the table can put a finding on: all of them."""
+        return self.codes
 
 
 class AddonEntry(NamedTuple):
