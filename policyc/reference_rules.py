@@ -123,11 +123,11 @@ def sequence(rule: ir.RuleIR, body: ir.SequenceIR, claim: Claim, lines: Sequence
             fired.append(Fired(line.line, f"a line with {shown} fits no rank of {what}"))
         elif len(same_rank) > admits(rank, len(scope)):
             count = len(scope)
-            # The date of the rank's first line in claim order, as the compiled engine says it. Over a
-            # claim-wide scope that date depends on line order (a known bug, reported): fix both together.
+            # The rank's earliest date: over a claim-wide scope its lines may fall on several days, and
+            # naming the first line's date would make the message depend on line order.
             kind = ("with " if rank.modifiers else "without ") + ", ".join(sorted(rank.modifiers or body.modifiers))
             facts = (
-                f"{count} concurrent {what} line{'s' if count != 1 else ''} on {same_rank[0].date}: "
+                f"{count} concurrent {what} line{'s' if count != 1 else ''} on {min(line.date for line in same_rank)}: "
                 f"{len(same_rank)} in rank {rank.label} ({kind}), which admits {admits(rank, count)}"
             )
             fired.append(Fired(line.line, facts))

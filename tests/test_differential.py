@@ -89,10 +89,27 @@ def _claim(*lines: tuple[int, str, int, list[str]]) -> dict[str, Any]:
     }
 
 
+# Shrunk by Hypothesis on 2026-12-02: a claim-wide sequence whose rank holds lines of two dates; the reference
+# named the first line's date, the engine the earliest.
+CLAIM_WIDE_SEQUENCE = (
+    "policy gen0\n  plans     all\n  effective 2024-10-06\n\n"
+    "rule r2:\n  sequence 99601 on the same claim:\n    1st without SH, SJ\n  deny CO-4 N519\n",
+)
+TWO_DAYS = {
+    "claim_id": "C-1", "plan": "commercial", "member_id": "M-1", "billing_provider": "1234567893",
+    "lines": [
+        {"line": 1, "code": "99601", "modifiers": [], "units": 1, "date": "2024-10-07"},
+        {"line": 2, "code": "99601", "modifiers": [], "units": 1, "date": "2024-10-06"},
+        {"line": 3, "code": "99601", "modifiers": ["SH"], "units": 1, "date": "2024-10-06"},
+    ],
+}
+
+
 @example(case=(CYCLE, _claim((1, "0836T", 1, []), (2, "88177", 2, []))))
 @example(case=(CYCLE, _claim((1, "0836T", 1, []), (2, "88177", 1, []))))
 @example(case=(CUT_BACK, _claim((7, "99602", 3, []), (2, "99601", 3, []))))
 @example(case=(CUT_BACK, _claim((7, "99601", 3, []), (2, "99601", 3, []), (3, "99602", 1, []))))
+@example(case=(CLAIM_WIDE_SEQUENCE, TWO_DAYS))
 @budget(30)
 @given(case=aimed_cases())
 def test_engines_agree_on_claims_aimed_at_a_generated_policy(case: Case) -> None:
