@@ -119,8 +119,11 @@ def _strongest_first(finding: Finding) -> tuple[int, str]:
 
 def line_result(line: int, code: str, units: int, findings: list[Finding]) -> LineResult:
     """Combine a line's findings: the strongest decides the status, cut backs the allowed units."""
-    if len(findings) == 1:  # the usual case: nothing to order
-        ordered: tuple[Finding, ...] = (findings[0],)
+    if len(findings) == 1:  # the usual case: nothing to order, and most often a denial
+        only = findings[0]
+        if only.action == "deny":
+            return LineResult(line, code, units, 0, "denied", (only,))
+        ordered: tuple[Finding, ...] = (only,)
     else:
         ordered = tuple(sorted(findings, key=_strongest_first))
     status = STATUS_OF_ACTION[ordered[0].action] if ordered else "paid"

@@ -320,6 +320,8 @@ def mue_verdicts(
         elif line.units > row.value and line.line > 0:
             message = Message(_line_over_text, line, row, table.name)
             verdicts.append(Verdict(line.line, message, min(row.value, line.units) if cutting else None, False))
+    if not totals:
+        return verdicts
     over = [day for day, total in totals.items() if total > rows[day[0]].value]
     if not over:
         return verdicts
