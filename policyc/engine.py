@@ -104,9 +104,12 @@ class PlanIndex:
             rules: Sequence[CompiledRule] = self.table_rules_by_code.get(lines[0].code, ())
             one_day = True
         else:
-            codes = {line.code for line in lines}
+            codes = set()
+            one_day = True
+            for line in lines:  # one pass for both: a set and a generator each cost more on a claim of a few lines
+                codes.add(line.code)
+                one_day = one_day and line.date == day
             rules = [rule for rule in self.table_rules if not self.table_triggers[rule].isdisjoint(codes)]
-            one_day = all(line.date == day for line in lines)
         if one_day:  # the usual claim: one date of service
             off = self._off(day)
             for rule in rules:

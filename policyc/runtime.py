@@ -309,29 +309,28 @@ def mue_verdicts(
     assert isinstance(table.data, MueTable)
     rows = table.data.rows
     verdicts: list[Verdict] = []
-    totals: dict[tuple[str, object], int] = {}
+    # (code, scope) -> the lines of an MAI 2 or 3 code on one day in the scope, gathered in the one pass
+    days: dict[tuple[str, object], list[Line]] = {}
     for line in bucket:
-        row = rows.get(line.code)
-        if row is None or (skip is not None and skip(line.code, line.date)):
+        code = line.code
+        row = rows.get(code)
+        if row is None or (skip is not None and skip(code, line.date)):
             continue
         if row.mai != 1:
-            day = (line.code, line.date if key is None else key(line, claim))
-            totals[day] = totals.get(day, 0) + line.units
+            day = (code, line.date if key is None else key(line, claim))
+            found = days.get(day)
+            if found is None:
+                days[day] = [line]
+            else:
+                found.append(line)
         elif line.units > row.value and line.line > 0:
             message = Message(_line_over_text, line, row, table.name)
             verdicts.append(Verdict(line.line, message, min(row.value, line.units) if cutting else None, False))
-    if not totals:
-        return verdicts
-    over = [day for day, total in totals.items() if total > rows[day[0]].value]
-    if not over:
-        return verdicts
-    days: dict[tuple[str, object], list[Line]] = {day: [] for day in over}
-    for line in bucket:
-        found = days.get((line.code, line.date if key is None else key(line, claim)))
-        if found is not None:
-            found.append(line)
-    for day, lines in days.items():
-        verdicts.extend(_over_the_day(lines, rows[day[0]], totals[day], where, table.name, cutting))
+    for (code, _), lines in days.items():
+        row = rows[code]
+        total = lines[0].units if len(lines) == 1 else sum(line.units for line in lines)
+        if total > row.value:
+            verdicts.extend(_over_the_day(lines, row, total, where, table.name, cutting))
     return verdicts
 
 
@@ -457,7 +456,8 @@ def pair_verdicts(
                 held = (first, row)
         if held is not None:
             verdicts.append(Verdict(second.line, Message(_pair_text, held[0], second, held[1], where, table.name)))
-    verdicts.sort(key=attrgetter("line"))
+    if len(verdicts) > 1:
+        verdicts.sort(key=attrgetter("line"))
     return verdicts
 
 
