@@ -64,7 +64,7 @@ def scope_key(scope: ir.ScopeIR) -> str:
     if scope.provider == "billing":
         parts.append("claim.billing_provider")
     elif scope.provider == "rendering":
-        parts.append("(line.rendering_provider or claim.rendering_provider)")
+        parts.append("rt.rendering_provider(line, claim)")
     if len(parts) == 1:
         return f"({parts[0]},)"
     return "(" + ", ".join(parts) + ")"

@@ -99,24 +99,21 @@ class PlanIndex:
             work.update(self._dispatch(lines, self.written_by_code))
         if not self.table_rules or not lines:
             return work
-        day = lines[0].date
         if len(lines) == 1:  # a third of claims: one line, one code, one date
             rules: Sequence[CompiledRule] = self.table_rules_by_code.get(lines[0].code, ())
-            one_day = True
+            off = self._off(lines[0].date)
         else:
             codes = set()
-            one_day = True
-            for line in lines:  # one pass for both: a set and a generator each cost more on a claim of a few lines
+            days = set()
+            for line in lines:  # one pass for both sets
                 codes.add(line.code)
-                one_day = one_day and line.date == day
+                days.add(line.date)
             rules = [rule for rule in self.table_rules if not self.table_triggers[rule].isdisjoint(codes)]
-        if one_day:  # the usual claim: one date of service
-            off = self._off(day)
-            for rule in rules:
-                if not off or rule not in off:
-                    work[rule] = lines
-            return work
+            off = frozenset().union(*[self._off(day) for day in days])
         for rule in rules:
+            if not off or rule not in off:  # the usual case: in force on every date of the claim
+                work[rule] = lines
+                continue
             found = [line for line in lines if rule not in self._off(line.date)]
             if found:
                 work[rule] = found

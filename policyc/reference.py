@@ -14,6 +14,7 @@ from policyc.claims import Claim, Line, Rejection, parse_claim
 from policyc.compiler import find_policy_files, read_source, to_ir
 from policyc.diagnostics import Diagnostic, PolicyError
 from policyc.parser import parse
+from policyc.reference_history import EarlierLine, ReferenceHistory, looks_across
 from policyc.reference_rules import Fired, addon, covers, evaluate, in_force
 from policyc.reference_tables import (
     TABLE_KIND,
@@ -31,14 +32,14 @@ from policyc.reference_tables import (
 )
 from policyc.results import ClaimResult, Finding, LineResult
 
-__all__ = ["ReferenceEngine", "Unsupported", "load"]
+__all__ = ["ReferenceEngine", "ReferenceHistory", "Unsupported", "load"]
 
 # Speed is no goal here: there is no dispatch index, no cache and no generated code; every rule looks at
 # every line, scopes compare two lines at a time, add-ons settle by plain iteration, tables are read row by
 # row. Each function should read as its paragraph of docs/language.md (the six written rule kinds, in
 # reference_rules.py) or of docs/tables.md (table rules: section 3; `extends`, replaced rows and `switch off`:
-# section 5; in reference_tables.py), so that the compiled engine can be tested against it. Claim history
-# (docs/tables.md section 6) is not modelled.
+# section 5; in reference_tables.py) or of the claim history (docs/tables.md section 6; earlier claims kept in
+# a plain list, in reference_history.py), so that the compiled engine can be tested against it.
 
 ACTION_STATUS = {"deny": "denied", "cut back": "reduced", "review": "review"}
 STATUS_ORDER = ("denied", "reduced", "review", "paid")  # strongest first
@@ -50,9 +51,10 @@ STATUS_ORDER = ("denied", "reduced", "review", "paid")  # strongest first
 class Adjudication:
     """One claim against the loaded policies: which policies apply to it, on which dates, and what rows are replaced."""
 
-    def __init__(self, policies: Sequence[ir.PolicyIR], claim: Claim) -> None:
+    def __init__(self, policies: Sequence[ir.PolicyIR], claim: Claim, earlier: Sequence[EarlierLine] = ()) -> None:
         self.policies = tuple(policies)
         self.claim = claim
+        self.earlier = tuple(earlier)  # the standing lines of the member's earlier claims (docs/tables.md 6)
         self.by_id = {policy.id: policy for policy in self.policies}
         # For each policy that applies to the claim: None when it covers the plan itself, else the dates of the
         # covering policies that extend it (directly or through others). Covering wins over inheriting.
@@ -79,6 +81,12 @@ class Adjudication:
         """The claim's lines the rule applies to, in claim order."""
         return [line for line in self.claim.lines if self.applies(policy, rule, line.date)]
 
+    def seen_before(self, policy: ir.PolicyIR, rule: ir.RuleIR) -> list[EarlierLine]:
+        """The earlier claims' lines a cross-claim rule also counts: those on dates it applies to."""
+        if not looks_across(rule.body):
+            return []
+        return [line for line in self.earlier if self.applies(policy, rule, line.date)]
+
     def replacing(self, base: ir.PolicyIR, kind: str, key: TableKey, day: datetime.date) -> list[Replacement]:
         """The rules naming a row of `base`'s tables on a day: of policies applying then that extend `base`."""
         found = []
@@ -99,21 +107,21 @@ class Adjudication:
 
     def judge(self, policy: ir.PolicyIR, rule: ir.RuleIR, standing: frozenset[int]) -> list[Fired]:
         """What one rule says about the claim (add-ons against the `standing` lines)."""
-        lines = self.seen(policy, rule)
+        lines, earlier = self.seen(policy, rule), self.seen_before(policy, rule)
         body = rule.body
         if isinstance(body, ir.SwitchOffIR):
             return []  # it judges no line: the rows it names are skipped by their tables
         if isinstance(body, ir.TableLimitIR):
-            return mue_table(rule, body, self.claim, lines, functools.partial(self.skipped, policy, "mue"))
+            return mue_table(rule, body, self.claim, lines, functools.partial(self.skipped, policy, "mue"), earlier)
         if isinstance(body, ir.TableAddonIR):
             skip, added = functools.partial(self.skipped, policy, "addon"), functools.partial(self.added, policy)
-            return addon_table(body, self.claim, lines, standing, skip, added)
+            return addon_table(body, self.claim, lines, standing, skip, added, earlier)
         if isinstance(body, ir.TablePairIR):
-            return pair_table(body, self.claim, lines, functools.partial(self.skipped, policy, "pair"))
+            return pair_table(body, self.claim, lines, functools.partial(self.skipped, policy, "pair"), earlier)
         if isinstance(body, ir.AddonIR):
-            fired = addon(rule, body, self.claim, lines, standing)
+            fired = addon(rule, body, self.claim, lines, standing, earlier)
         else:
-            fired = evaluate(rule, self.claim, lines)
+            fired = evaluate(rule, self.claim, lines, earlier)
         named = replacement(policy, rule)
         if named is None or not fired:
             return fired
@@ -201,9 +209,12 @@ def line_outcome(line: Line, findings: list[Finding]) -> LineResult:
     return LineResult(line.line, line.code, line.units, allowed, status, ordered)
 
 
-def adjudicate(policies: Sequence[ir.PolicyIR], claim: Claim) -> ClaimResult:
-    """Every rule of every policy reaching the claim; add-ons (rules and tables) last, against the lines that stand."""
-    seen = Adjudication(policies, claim)
+def adjudicate(policies: Sequence[ir.PolicyIR], claim: Claim, earlier: Sequence[EarlierLine] = ()) -> ClaimResult:
+    """Every rule of every policy reaching the claim; add-ons (rules and tables) last, against the lines that stand.
+
+    `earlier`: the standing lines of the member's earlier claims, which cross-claim rules count but never judge.
+    """
+    seen = Adjudication(policies, claim, earlier)
     rules: Rules = [(policy, rule) for policy in policies if policy.id in seen.reached for rule in policy.rules]
     addons = [(policy, rule) for policy, rule in rules if isinstance(rule.body, ADDON_BODIES)]
     findings: dict[int, list[Finding]] = {line.line: [] for line in claim.lines}
@@ -241,11 +252,13 @@ class ReferenceEngine:
     """The reference interpreter with the compiled Engine's interface: `check` and `check_many`.
 
     Raises Unsupported for a rule body it does not model, and ValueError for a policy extending one not given.
-    Claim history is not modelled: each claim is judged alone.
+    With a `history`, each claim is judged with the standing lines of the member's earlier claims (docs/tables.md
+    section 6) and then recorded in it; without one, each claim is judged alone.
     """
 
-    def __init__(self, policies: Sequence[ir.PolicyIR]) -> None:
+    def __init__(self, policies: Sequence[ir.PolicyIR], history: ReferenceHistory | None = None) -> None:
         self.policies = tuple(policies)
+        self.history = history
         known = {policy.id for policy in self.policies}
         for policy in self.policies:
             refuse_unmodelled(policy)
@@ -258,7 +271,11 @@ class ReferenceEngine:
         parsed = claim if isinstance(claim, Claim) else parse_claim(claim)
         if isinstance(parsed, Rejection):
             return ClaimResult(parsed.claim_id, "rejected", (), parsed.errors)
-        return adjudicate(self.policies, parsed)
+        if self.history is None:
+            return adjudicate(self.policies, parsed)
+        result = adjudicate(self.policies, parsed, self.history.earlier_lines(parsed))
+        self.history.record(parsed, result)
+        return result
 
     def check_many(self, claims: Iterable[Claim | Rejection | Mapping[str, object]]) -> Iterator[ClaimResult]:
         """One result per input claim, in input order."""
@@ -269,13 +286,13 @@ class ReferenceEngine:
                 yield self.check(claim)
 
 
-def load(*paths: str | os.PathLike[str]) -> ReferenceEngine:
+def load(*paths: str | os.PathLike[str], history: ReferenceHistory | None = None) -> ReferenceEngine:
     """Check the `.pol` files and directories like `policyc.load`, and interpret their IR directly.
 
     Raises PolicyError holding every diagnostic of every file that fails its checks, and Unsupported for
-    a policy beyond the six rule kinds.
+    a policy beyond the six rule kinds. A `history` (a new ReferenceHistory()) makes it keep earlier claims.
     """
-    return ReferenceEngine(read_policies(paths))
+    return ReferenceEngine(read_policies(paths), history)
 
 
 def read_policies(paths: Iterable[str | os.PathLike[str]]) -> list[ir.PolicyIR]:

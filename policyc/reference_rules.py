@@ -12,6 +12,7 @@ import attrs
 from policyc import ir
 from policyc.claims import Claim, Line
 from policyc.fields import FIELDS
+from policyc.reference_history import EarlierLine, beside
 
 # Each function should read as its paragraph of docs/language.md, so that the compiled engine can be tested
 # against it: every rule looks at every line, and scopes compare two lines at a time.
@@ -57,9 +58,10 @@ def together(scope: ir.ScopeIR, claim: Claim, a: Line, b: Line) -> bool:
 
 
 def addon(
-    rule: ir.RuleIR, body: ir.AddonIR, claim: Claim, lines: Sequence[Line], standing: frozenset[int]
+    rule: ir.RuleIR, body: ir.AddonIR, claim: Claim, lines: Sequence[Line], standing: frozenset[int],
+    earlier: Sequence[EarlierLine] = (),
 ) -> list[Fired]:
-    """Each add-on line without another standing primary line in its scope."""
+    """Each add-on line without another standing primary line in its scope (an earlier claim's line stood)."""
     fired = []
     for line in lines:
         if line.code not in body.addons.members:
@@ -68,6 +70,8 @@ def addon(
             other.code in body.primaries.members and other.line in standing and other.line != line.line
             and together(body.scope, claim, line, other)
             for other in lines
+        ) or any(
+            other.code in body.primaries.members and beside(body.scope, claim, line, other) for other in earlier
         )
         if not supported:
             facts = f"no payable {body.primaries.describe()} {body.scope.describe()} ({line.date})"
@@ -75,8 +79,14 @@ def addon(
     return fired
 
 
-def limit(rule: ir.RuleIR, body: ir.LimitIR, claim: Claim, lines: Sequence[Line]) -> list[Fired]:
-    """Lines over a per-line cap, or every line of a scope whose units add up to more than the cap."""
+def limit(
+    rule: ir.RuleIR, body: ir.LimitIR, claim: Claim, lines: Sequence[Line], earlier: Sequence[EarlierLine] = ()
+) -> list[Fired]:
+    """Lines over a per-line cap, or every line of a scope whose units add up to more than the cap.
+
+    A per-day cap also counts the allowed units of earlier claims' lines in the scope, and a cut back gives
+    them their units first.
+    """
     counted = [line for line in lines if line.code in body.codes.members]
     cutting = rule.action.kind == "cut back"
     fired = []
@@ -87,7 +97,11 @@ def limit(rule: ir.RuleIR, body: ir.LimitIR, claim: Claim, lines: Sequence[Line]
                 fired.append(Fired(line.line, facts, body.cap if cutting else None))
             continue
         scope = [other for other in counted if together(body.scope, claim, line, other)]
-        total = sum(other.units for other in scope)
+        paid_before = sum(
+            other.units for other in earlier
+            if other.code in body.codes.members and beside(body.scope, claim, line, other)
+        )
+        total = paid_before + sum(other.units for other in scope)
         if total <= body.cap:
             continue
         where = f"on {line.date}" if body.scope.extent == "day" else "on the claim"
@@ -96,7 +110,7 @@ def limit(rule: ir.RuleIR, body: ir.LimitIR, claim: Claim, lines: Sequence[Line]
         if not cutting:
             fired.append(Fired(line.line, facts))
             continue
-        allowed = units_left(scope, body.cap, line)
+        allowed = units_left(scope, body.cap - paid_before, line)
         if allowed < line.units:
             fired.append(Fired(line.line, f"{facts}; {allowed} of {line.units} units allowed", allowed))
     return fired
@@ -208,11 +222,13 @@ def holds(cond: ir.CondIR, claim: Claim, line: Line) -> bool:
     return bool(COMPARE[cond.operator](value, cond.value))
 
 
-def evaluate(rule: ir.RuleIR, claim: Claim, lines: Sequence[Line]) -> list[Fired]:
-    """What a written rule other than an add-on says about the lines it sees."""
+def evaluate(
+    rule: ir.RuleIR, claim: Claim, lines: Sequence[Line], earlier: Sequence[EarlierLine] = ()
+) -> list[Fired]:
+    """What a written rule other than an add-on says about the lines it sees (a per-day cap: and earlier claims')."""
     body = rule.body
     if isinstance(body, ir.LimitIR):
-        return limit(rule, body, claim, lines)
+        return limit(rule, body, claim, lines, earlier)
     if isinstance(body, ir.SequenceIR):
         return sequence(rule, body, claim, lines)
     if isinstance(body, ir.BundleIR):

@@ -9,6 +9,7 @@ import attrs
 
 from policyc import ir
 from policyc.claims import Claim, Line
+from policyc.reference_history import EarlierLine, beside
 from policyc.reference_rules import Fired, in_force, together, units_left
 from policyc.tables import AocRow, AocTable, MueRow, MueTable, PtpRow, PtpTable
 
@@ -43,8 +44,14 @@ def mue_facts(row: MueRow, table: ir.TableIR) -> str:
     return f"MAI {row.mai}, {MAI_TEXT[row.mai]}{because}; table {table.describe()} line {row.line}"
 
 
-def mue_table(rule: ir.RuleIR, body: ir.TableLimitIR, claim: Claim, lines: Sequence[Line], skip: Skip) -> list[Fired]:
-    """MAI 1: each line over the MUE. MAI 2, 3: every line of a code whose units on a day in the scope exceed it."""
+def mue_table(
+    rule: ir.RuleIR, body: ir.TableLimitIR, claim: Claim, lines: Sequence[Line], skip: Skip,
+    earlier: Sequence[EarlierLine] = (),
+) -> list[Fired]:
+    """MAI 1: each line over the MUE. MAI 2, 3: every line of a code whose units on a day in the scope exceed it.
+
+    The day's units include the allowed units of earlier claims' lines in the scope; a cut back gives them theirs first.
+    """
     table = body.table
     assert isinstance(table.data, MueTable)
     cutting = rule.action.kind == "cut back"
@@ -63,28 +70,36 @@ def mue_table(rule: ir.RuleIR, body: ir.TableLimitIR, claim: Claim, lines: Seque
                 fired.append(Fired(line.line, facts, min(row.value, line.units) if cutting else None, False))
             continue
         scope = [other for other in lines if other.code == line.code and together(body.scope, claim, line, other)]
-        total = sum(other.units for other in scope)
+        paid_before = sum(
+            other.units for other in earlier if other.code == line.code and beside(body.scope, claim, line, other)
+        )
+        total = paid_before + sum(other.units for other in scope)
         if total <= row.value:
             continue
         units, exceed = counted(total)
+        history = f" ({paid_before} of them on earlier claims)" if paid_before else ""
         facts = (
-            f"{units} of {line.code} on {line.date} {exceed} the MUE of {row.value} per day"
+            f"{units} of {line.code} on {line.date}{history} {exceed} the MUE of {row.value} per day"
             f"{body.scope.provider_phrase()} ({mue_facts(row, table)})"
         )
         appealable = row.mai == 3
         if not cutting:
             fired.append(Fired(line.line, facts, None, appealable))
             continue
-        allowed = units_left(scope, row.value, line)
+        allowed = units_left(scope, row.value - paid_before, line)
         if allowed < line.units:
             fired.append(Fired(line.line, f"{facts}; {allowed} of {line.units} units allowed", allowed, appealable))
     return fired
 
 
 def addon_table(
-    body: ir.TableAddonIR, claim: Claim, lines: Sequence[Line], standing: frozenset[int], skip: Skip, added: Added
+    body: ir.TableAddonIR, claim: Claim, lines: Sequence[Line], standing: frozenset[int], skip: Skip, added: Added,
+    earlier: Sequence[EarlierLine] = (),
 ) -> list[Fired]:
-    """Each add-on line with rows in force and primaries to name, without another standing primary in its scope."""
+    """Each add-on line with rows in force and primaries to name, without another standing primary in its scope.
+
+    An earlier claim's line in the scope (it stood) is a standing primary too.
+    """
     table = body.table
     assert isinstance(table.data, AocTable)
     fired = []
@@ -103,6 +118,9 @@ def addon_table(
             other.line != line.line and other.line in standing and (other.code in national or other.code in payer)
             and together(body.scope, claim, line, other)
             for other in lines
+        ) or any(
+            (other.code in national or other.code in payer) and beside(body.scope, claim, line, other)
+            for other in earlier
         )
         if not supported:
             fired.append(Fired(line.line, addon_facts(line, rows[0], national, payer, body)))
@@ -123,8 +141,15 @@ def addon_facts(
     )
 
 
-def pair_table(body: ir.TablePairIR, claim: Claim, lines: Sequence[Line], skip: Skip) -> list[Fired]:
-    """Each column 2 line beside a column 1 line in its scope whose pair has a denying row in force."""
+def pair_table(
+    body: ir.TablePairIR, claim: Claim, lines: Sequence[Line], skip: Skip, earlier: Sequence[EarlierLine] = ()
+) -> list[Fired]:
+    """Each column 2 line beside a column 1 line in its scope whose pair has a denying row in force.
+
+    A column 1 line of an earlier claim in the scope denies too; the claim's own lowest-numbered column 1 line
+    names the edit, else the earlier claims' first (by claim id, then line number). Nothing reaches back to
+    an earlier claim's column 2 line.
+    """
     table = body.table
     assert isinstance(table.data, PtpTable)
     fired = []
@@ -133,34 +158,50 @@ def pair_table(body: ir.TablePairIR, claim: Claim, lines: Sequence[Line], skip: 
         for other in lines:
             if other.line == line.line or not together(body.scope, claim, line, other):
                 continue
-            rows = table.data.rows.get(other.code, {}).get(line.code, ())
-            if not rows or skip((other.code, line.code), line.date):
-                continue
-            row = next((row for row in rows if denies(row, other, line)), None)
+            row = denying_row(table.data, skip, other.code, other.modifiers, line)
             if row is not None:
                 denying.append((other, row))
         if denying:
             anchor, row = min(denying, key=lambda found: found[0].line)
-            fired.append(Fired(line.line, pair_facts(anchor, line, row, body)))
+            fired.append(Fired(line.line, pair_facts(anchor.code, f"line {anchor.line}", line, row, body)))
+            continue
+        before = []
+        for prior in earlier:
+            if not beside(body.scope, claim, line, prior):
+                continue
+            row = denying_row(table.data, skip, prior.code, prior.modifiers, line)
+            if row is not None:
+                before.append((prior, row))
+        if before:
+            first, row = min(before, key=lambda found: (found[0].claim_id, found[0].line))
+            fired.append(Fired(line.line, pair_facts(first.code, "on an earlier claim", line, row, body)))
     return fired
 
 
-def denies(row: PtpRow, column1: Line, column2: Line) -> bool:
+def denying_row(table: PtpTable, skip: Skip, code: str, modifiers: tuple[str, ...], column2: Line) -> PtpRow | None:
+    """The first row of the pair (code, column 2's code), not replaced on the day, that denies the column 2 line."""
+    rows = table.rows.get(code, {}).get(column2.code, ())
+    if not rows or skip((code, column2.code), column2.date):
+        return None
+    return next((row for row in rows if denies(row, modifiers, column2)), None)
+
+
+def denies(row: PtpRow, column1_modifiers: tuple[str, ...], column2: Line) -> bool:
     """Indicator 0 always, 1 unless either line carries an NCCI modifier, 9 never; on the column 2 line's date."""
     if row.indicator == 9 or not row_in_force(row.start, row.end, column2.date):
         return False
-    bypassed = not NCCI_MODIFIERS.isdisjoint(column1.modifiers) or not NCCI_MODIFIERS.isdisjoint(column2.modifiers)
+    bypassed = not NCCI_MODIFIERS.isdisjoint(column1_modifiers) or not NCCI_MODIFIERS.isdisjoint(column2.modifiers)
     return row.indicator == 0 or not bypassed
 
 
-def pair_facts(column1: Line, column2: Line, row: PtpRow, body: ir.TablePairIR) -> str:
+def pair_facts(column1: str, anchor: str, column2: Line, row: PtpRow, body: ir.TablePairIR) -> str:
     if row.indicator == 0:
         bypass = "modifier indicator 0: no modifier bypasses it"
     else:
         bypass = "modifier indicator 1 and neither line carries an NCCI bypass modifier (59, XE, XS, XP, XU, ...)"
     because = f"; rationale: {row.rationale}" if row.rationale else ""
     return (
-        f"{column2.code} on {column2.date} is not paid with {column1.code} (line {column1.line})"
+        f"{column2.code} on {column2.date} is not paid with {column1} ({anchor})"
         f" {body.scope.describe()} ({bypass}{because}; table {body.table.describe()} line {row.line})"
     )
 

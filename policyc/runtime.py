@@ -32,6 +32,7 @@ __all__ = [
     "addon_verdicts",
     "pair_verdicts",
     "rank_verdicts",
+    "rendering_provider",
 ]
 
 if TYPE_CHECKING:
@@ -217,6 +218,17 @@ def code_set(codes: Iterable[str] = (), ranges: Iterable[tuple[str, str]] = ()) 
     for low, high in ranges:
         members.update(expand_range(low, high))
     return frozenset(members)
+
+
+def rendering_provider(line: Line, claim: Claim) -> str | None:
+    """Whom a `by the same rendering provider` scope puts the line with: its own rendering provider, else its claim's.
+
+    An earlier claim's line (numbered below zero) carries the one resolved when its claim was recorded; when
+    that is none, it must stay none rather than borrow this claim's provider.
+    """
+    if line.line < 0:
+        return line.rendering_provider
+    return line.rendering_provider or claim.rendering_provider
 
 
 def diagnoses(claim: Claim) -> frozenset[str]:

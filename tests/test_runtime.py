@@ -285,3 +285,20 @@ def test_a_pair_verdict_reads_as_before() -> None:
         ),
     ]
     assert all(isinstance(verdict.message, Message) for verdict in verdicts)
+
+
+# ------------------------------------------------------------------ scopes
+
+
+def test_a_line_without_a_rendering_provider_takes_its_claims() -> None:
+    claim = attrs.evolve(claim_of(("99601", 1)), rendering_provider="1222222220")
+    own = attrs.evolve(claim.lines[0], rendering_provider="1333333330")
+    assert runtime.rendering_provider(claim.lines[0], claim) == "1222222220"
+    assert runtime.rendering_provider(own, claim) == "1333333330"
+
+
+def test_an_earlier_claims_line_never_takes_this_claims_rendering_provider() -> None:
+    claim = attrs.evolve(claim_of(("99601", 1)), rendering_provider="1222222220")
+    earlier = attrs.evolve(claim.lines[0], line=-1)  # as the history hands it over: resolved when recorded
+    assert runtime.rendering_provider(earlier, claim) is None
+    assert runtime.rendering_provider(attrs.evolve(earlier, rendering_provider="1333333330"), claim) == "1333333330"
