@@ -65,7 +65,10 @@ def claim(
 
 
 def statuses(result: policyc.ClaimResult) -> dict[int, str]:
-    return {line.line: " ".join([line.status, *sorted(f.adjustment or "review" for f in line.findings)]) for line in result.lines}
+    return {
+        line.line: " ".join([line.status, *sorted(f.adjustment or "review" for f in line.findings)])
+        for line in result.lines
+    }
 
 
 def validate(document: dict[str, Any]) -> None:
@@ -318,7 +321,7 @@ def test_to_dict_round_trips_through_json_and_validates(seed_engine: policyc.Eng
     # Every example line is accounted for.
     results = [seed_engine.check(c).to_dict() for c in EXAMPLE_CLAIMS]
     assert [len(r["lines"]) for r in results] == [len(c["lines"]) for c in EXAMPLE_CLAIMS]
-    for result, source in zip(results, EXAMPLE_CLAIMS):
+    for result, source in zip(results, EXAMPLE_CLAIMS, strict=True):
         assert [(line["line"], line["code"], line["units"]) for line in result["lines"]] == [
             (line["line"], line["code"], line["units"]) for line in source["lines"]
         ]

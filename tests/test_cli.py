@@ -501,7 +501,9 @@ def closed_pipe_status(tmp_path: Path, output_format: str) -> subprocess.Complet
     path = tmp_path / "many.json"
     path.write_text(json.dumps(EXAMPLE_CLAIMS * 20), encoding="utf-8")  # far more output than a pipe buffers
     script = Path(sys.executable).parent / "policyc"
-    command = f'"{script}" check -p policies -f {output_format} "{path}" | head -1 >/dev/null; exit "${{PIPESTATUS[0]}}"'
+    command = (
+        f'"{script}" check -p policies -f {output_format} "{path}" | head -1 >/dev/null; exit "${{PIPESTATUS[0]}}"'
+    )
     return subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
 
 

@@ -6,7 +6,6 @@ import io
 import json
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 import policyc
@@ -86,7 +85,8 @@ def test_summary_of_nothing() -> None:
 
 def test_summary_leaves_out_statuses_with_no_lines_and_no_rejections() -> None:
     summary = Summary()
-    results = [ClaimResult("A", "processed", (line_result(1, "99602", 1, [deny()]), line_result(2, "99602", 1, [deny()])))]
+    lines = (line_result(1, "99602", 1, [deny()]), line_result(2, "99602", 1, [deny()]))
+    results = [ClaimResult("A", "processed", lines)]
     list(summary.count(results))
     assert summary.line() == "checked 1 claim: 2 lines, 2 denied"
 
@@ -150,7 +150,8 @@ def test_table_claims_appear_in_input_order_and_the_summary_comes_last() -> None
     text = render(sample_results())
     positions = [text.index(marker) for marker in ("claim C-1", "claim C-2", "claim BAD-1", "claim (no claim_id)")]
     assert positions == sorted(positions)
-    assert text.rstrip().splitlines()[-1] == "checked 4 claims (2 rejected): 5 lines, 2 paid, 1 denied, 1 reduced, 1 review"
+    last = text.rstrip().splitlines()[-1]
+    assert last == "checked 4 claims (2 rejected): 5 lines, 2 paid, 1 denied, 1 reduced, 1 review"
 
 
 def test_table_of_the_example_claims(seed_engine: policyc.Engine) -> None:
