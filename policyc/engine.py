@@ -39,10 +39,13 @@ class PlanIndex:
     table_rules: tuple[CompiledRule, ...] = ()
     # table rule -> the codes of the lines it can put a finding on: a claim holding none skips the rule
     table_triggers: Mapping[CompiledRule, frozenset[str]] = attrs.field(factory=dict)
-    # code -> the table rules it triggers, in `table_rules` order: a one-line claim's whole trigger test
-    table_rules_by_code: Mapping[str, tuple[CompiledRule, ...]] = attrs.field(init=False)
     # The codes a denying add-on rule may accept as a primary (None: it may accept any line)
     primaries: frozenset[str] | None = frozenset()
+    # code -> the table rules it triggers, in `table_rules` order: a one-line claim's whole trigger test
+    table_rules_by_code: Mapping[str, tuple[CompiledRule, ...]] = attrs.field(init=False)
+    # date of service -> the rules out of force that day (almost always none); filled as dates come
+    _out_of_force: dict[datetime.date, frozenset[CompiledRule]] = attrs.field(factory=dict, init=False)
+
     @table_rules_by_code.default
     def _invert_triggers(self) -> dict[str, tuple[CompiledRule, ...]]:
         by_code: dict[str, list[CompiledRule]] = {}
@@ -50,9 +53,6 @@ class PlanIndex:
             for code in self.table_triggers[rule]:
                 by_code.setdefault(code, []).append(rule)
         return {code: tuple(rules) for code, rules in by_code.items()}
-
-    # date of service -> the rules out of force that day (almost always none); filled as dates come
-    _out_of_force: dict[datetime.date, frozenset[CompiledRule]] = attrs.field(factory=dict, init=False)
 
     @classmethod
     def build(cls, rules: Iterable[CompiledRule]) -> PlanIndex:
@@ -105,7 +105,7 @@ class PlanIndex:
         else:
             codes = set()
             days = set()
-            for line in lines:  # one pass for both sets
+            for line in lines:  # one loop, not two set comprehensions: each costs a call on a claim of a few lines
                 codes.add(line.code)
                 days.add(line.date)
             rules = [rule for rule in self.table_rules if not self.table_triggers[rule].isdisjoint(codes)]
@@ -354,7 +354,9 @@ def add_prior_lines(
     rules = [rule for rule in buckets if rule.cross_claim is not None]
     if not rules:
         return []
-    prior = history.prior_lines(claim)
+    # Sorted here, not trusted to the store: a PTP message names the first earlier claim by claim id, then
+    # line number (docs/tables.md section 6), whatever order or collation another database returns them in.
+    prior = sorted(history.prior_lines(claim), key=lambda entry: (entry.claim_id, entry.line.line))
     numbered = [(p, attrs.evolve(p.line, line=-index)) for index, p in enumerate(prior, start=1)]
     for rule in rules:
         codes = rule.dispatch_codes or frozenset()

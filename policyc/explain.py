@@ -22,7 +22,7 @@ from policyc.compiler import find_policy_files, load_python, read_source, to_ir
 from policyc.engine import Engine
 from policyc.fields import FIELDS
 from policyc.results import ClaimResult, LineResult
-from policyc.runtime import NCCI_BYPASS, CompiledRule
+from policyc.runtime import NCCI_BYPASS, CompiledRule, rendering_provider
 from policyc.tables import AocTable, MueTable, PtpTable, in_force
 
 Facts = dict[str, Any]
@@ -156,7 +156,7 @@ def scope_key(scope: ir.ScopeIR, line: Line, claim: Claim) -> tuple[Any, ...]:
     if scope.provider == "billing":
         key.append(claim.billing_provider)
     elif scope.provider == "rendering":
-        key.append(line.rendering_provider or claim.rendering_provider)
+        key.append(rendering_provider(line, claim))
     return tuple(key)
 
 
