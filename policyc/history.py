@@ -72,7 +72,10 @@ class ClaimHistory(Protocol):
         """Everything read and written for one claim happens inside one of these."""
 
     def prior_lines(self, claim: Claim) -> Sequence[PriorLine]:
-        """Standing lines of the member's other claims under the same plan on the claim's dates of service."""
+        """Standing lines of the member's other claims under the same plan on the claim's dates of service.
+
+        In any order: the engine sorts them by claim id and line number itself.
+        """
 
     def record(self, claim: Claim, result: ClaimResult) -> None:
         """Keep a processed claim's lines, replacing the lines of an earlier claim with the same id."""
