@@ -146,8 +146,8 @@ def medicare(claim_id: str, *specs: tuple[int, str, int], **fields: Any) -> dict
 @example(sequence=[medicare("A", (1, "96365", 1)), medicare("B", (1, "96366", 1)),
                    medicare("C", (1, "96366", 1), billing_provider="1111111112"),
                    medicare("D", (1, "96365", 2), member_id="M-2"), medicare("E", (1, "96366", 1), member_id="M-2")])
-# Column 1 lines on two earlier claims (B's 96360, then A's 96365): which one the message names (docs/tables.md
-# does not say; both engines name the first by claim id), and no reaching back to an earlier column 2 line.
+# Column 1 lines on two earlier claims (B's 96360, then A's 96365): the message names the first by claim id
+# (docs/tables.md section 6), and nothing reaches back to an earlier column 2 line.
 @example(sequence=[medicare("B", (1, "96360", 1)), medicare("A", (2, "96365", 1)),
                    medicare("C", (1, "96523", 1), (2, "36591", 1)), medicare("D", (1, "96360", 1))])
 # Another plan's claim counts for nothing; the Medicaid policy's own per-day cap counts Medicaid claims.
