@@ -79,9 +79,8 @@ def policyc_denials(engine: policyc.Engine) -> Check:
     def check(batch: list[Claim]) -> Counter[str]:
         denied: Counter[str] = Counter()
         for claim in batch:
-            for line in engine.check(claim).lines:
-                if line.findings:  # counted as the hand-written baseline counts: only lines with a reason
-                    denied.update({f.adjustment for f in line.findings if f.action == "deny" and f.adjustment})
+            for adjustments in engine.check(claim).denials().values():  # as the hand-written baseline counts
+                denied.update(adjustments)
         return denied
 
     return check

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import attrs
 
 from policyc.claims import Claim, Line, Rejection, parse_claim
-from policyc.results import ClaimResult, Finding, LineResult, line_result
-from policyc.runtime import CompiledPolicy, CompiledRule, Override, TableKey, Verdict, Window, framed
+from policyc.results import ClaimResult, FindingTemplate, Judgement
+from policyc.runtime import CompiledPolicy, CompiledRule, Override, TableKey, Verdict, Window
 from policyc.tables import AocTable, MueTable, PtpTable, in_force
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 NOTHING_STANDS: frozenset[int] = frozenset()
 
 
-# How many dates of service a plan index remembers which rules are in force on, before it starts afresh.
+# How many dates of service (and sets of table rules) a plan index remembers, before it starts afresh.
 IN_FORCE_MEMORY = 4096
 
 
@@ -32,8 +32,8 @@ class PlanIndex:
     by_code: Mapping[str, tuple[CompiledRule, ...]]
     by_modifier: Mapping[str, tuple[CompiledRule, ...]]
     every_line: tuple[CompiledRule, ...]
-    # rule -> the function turning its verdicts into findings, its fixed parts worked out once
-    finding_makers: Mapping[CompiledRule, FindingMaker] = attrs.field(factory=dict)
+    # rule -> what its findings share, worked out once; its verdicts fill in the rest
+    finding_templates: Mapping[CompiledRule, FindingTemplate] = attrs.field(factory=dict)
     # The engine's own dispatch: table rules take the whole claim (see `work`), so they are left out here.
     written_by_code: Mapping[str, tuple[CompiledRule, ...]] = attrs.field(factory=dict)
     table_rules: tuple[CompiledRule, ...] = ()
@@ -41,18 +41,27 @@ class PlanIndex:
     table_triggers: Mapping[CompiledRule, frozenset[str]] = attrs.field(factory=dict)
     # The codes a denying add-on rule may accept as a primary (None: it may accept any line)
     primaries: frozenset[str] | None = frozenset()
-    # code -> the table rules it triggers, in `table_rules` order: a one-line claim's whole trigger test
-    table_rules_by_code: Mapping[str, tuple[CompiledRule, ...]] = attrs.field(init=False)
+    # code -> a bit for each table rule it triggers (bit i: table_rules[i]); OR-ing a claim's codes' bits
+    # together is the whole trigger test, one dictionary read per line
+    table_bits: Mapping[str, int] = attrs.field(init=False)
+    # Whether any written rule needs the per-line dispatch (a plan of tables alone skips it)
+    has_written: bool = attrs.field(init=False)
     # date of service -> the rules out of force that day (almost always none); filled as dates come
     _out_of_force: dict[datetime.date, frozenset[CompiledRule]] = attrs.field(factory=dict, init=False)
+    # bits -> the table rules they stand for, in `table_rules` order; filled as sets of codes come
+    _rules_of_bits: dict[int, tuple[CompiledRule, ...]] = attrs.field(factory=dict, init=False)
 
-    @table_rules_by_code.default
-    def _invert_triggers(self) -> dict[str, tuple[CompiledRule, ...]]:
-        by_code: dict[str, list[CompiledRule]] = {}
-        for rule in self.table_rules:
+    @table_bits.default
+    def _code_bits(self) -> dict[str, int]:
+        bits: dict[str, int] = {}
+        for position, rule in enumerate(self.table_rules):
             for code in self.table_triggers[rule]:
-                by_code.setdefault(code, []).append(rule)
-        return {code: tuple(rules) for code, rules in by_code.items()}
+                bits[code] = bits.get(code, 0) | 1 << position
+        return bits
+
+    @has_written.default
+    def _has_written(self) -> bool:
+        return bool(self.written_by_code or self.by_modifier or self.every_line)
 
     @classmethod
     def build(cls, rules: Iterable[CompiledRule]) -> PlanIndex:
@@ -60,9 +69,9 @@ class PlanIndex:
         written_by_code: dict[str, list[CompiledRule]] = {}
         by_modifier: dict[str, list[CompiledRule]] = {}
         every_line: list[CompiledRule] = []
-        makers: dict[CompiledRule, FindingMaker] = {}
+        makers: dict[CompiledRule, FindingTemplate] = {}
         for rule in rules:
-            makers[rule] = finding_maker(rule)
+            makers[rule] = finding_template(rule)
             if rule.dispatch_codes is not None:
                 for code in rule.dispatch_codes:
                     by_code.setdefault(code, []).append(rule)
@@ -95,21 +104,30 @@ class PlanIndex:
         up in its table anyway, so sorting lines into its bucket first would only do that lookup twice.
         """
         work: dict[CompiledRule, Sequence[Line]] = {}
-        if self.written_by_code or self.by_modifier or self.every_line:
+        if self.has_written:
             work.update(self._dispatch(lines, self.written_by_code))
         if not self.table_rules or not lines:
             return work
+        code_bits = self.table_bits
+        day = lines[0].date
         if len(lines) == 1:  # a third of claims: one line, one code, one date
-            rules: Sequence[CompiledRule] = self.table_rules_by_code.get(lines[0].code, ())
-            off = self._off(lines[0].date)
+            bits = code_bits.get(lines[0].code, 0)
+            other_days = False
         else:
-            codes = set()
-            days = set()
-            for line in lines:  # one loop, not two set comprehensions: each costs a call on a claim of a few lines
-                codes.add(line.code)
-                days.add(line.date)
-            rules = [rule for rule in self.table_rules if not self.table_triggers[rule].isdisjoint(codes)]
-            off = frozenset().union(*[self._off(day) for day in days])
+            bits = 0
+            other_days = False
+            for line in lines:  # one loop for codes and dates: each extra pass costs a call on a short claim
+                bits |= code_bits.get(line.code, 0)
+                if line.date != day:
+                    other_days = True
+        rules = self._rules_of_bits.get(bits)
+        if rules is None:
+            rules = self._table_rules_of(bits)
+        if other_days:
+            off = frozenset().union(*[self._off(line.date) for line in lines])
+        else:  # read here, and `_off` only for a new date: a method call costs as much again
+            known = self._out_of_force.get(day)
+            off = self._off(day) if known is None else known
         for rule in rules:
             if not off or rule not in off:  # the usual case: in force on every date of the claim
                 work[rule] = lines
@@ -144,13 +162,21 @@ class PlanIndex:
             yield from self.by_modifier.get(modifier, ())
         yield from self.every_line
 
+    def _table_rules_of(self, bits: int) -> tuple[CompiledRule, ...]:
+        """The table rules whose bits are set, worked out once per set of rules claims trigger."""
+        if len(self._rules_of_bits) >= IN_FORCE_MEMORY:
+            self._rules_of_bits.clear()  # a plan of many table rules: their sets could be many
+        rules = tuple(rule for position, rule in enumerate(self.table_rules) if bits >> position & 1)
+        self._rules_of_bits[bits] = rules
+        return rules
+
     def _off(self, day: datetime.date) -> frozenset[CompiledRule]:
         """The rules out of force on a date: worked out once per date, not once per line and rule."""
         off = self._out_of_force.get(day)
         if off is None:
             if len(self._out_of_force) >= IN_FORCE_MEMORY:
                 self._out_of_force.clear()  # threads may race here; at worst a date is worked out twice
-            off = self._out_of_force[day] = frozenset(rule for rule in self.finding_makers if not rule.in_force(day))
+            off = self._out_of_force[day] = frozenset(rule for rule in self.finding_templates if not rule.in_force(day))
         return off
 
 
@@ -188,10 +214,12 @@ class Engine:
 
     def check(self, claim: Claim | Mapping[str, object]) -> ClaimResult:
         """Adjudicate one claim; a mapping that is not a valid claim gives a rejected result."""
-        parsed = claim if isinstance(claim, Claim) else parse_claim(claim)
-        if isinstance(parsed, Rejection):
-            return rejected(parsed)
-        return self._adjudicate(parsed)
+        if not isinstance(claim, Claim):
+            parsed = parse_claim(claim)
+            if isinstance(parsed, Rejection):
+                return rejected(parsed)
+            claim = parsed
+        return self._adjudicate(claim)
 
     def check_many(self, claims: Iterable[Claim | Rejection | Mapping[str, object]]) -> Iterator[ClaimResult]:
         """One result per input claim, in input order, streamed."""
@@ -199,7 +227,7 @@ class Engine:
             yield rejected(claim) if isinstance(claim, Rejection) else self.check(claim)
 
     def _adjudicate(self, claim: Claim) -> ClaimResult:
-        index = self.index_for(claim.plan)
+        index = self._indexes.get(claim.plan) or self.index_for(claim.plan)
         buckets = index.work(claim.lines)
         if self.history is None:
             return judge(claim, index, buckets, ())
@@ -230,8 +258,8 @@ def judge(
     claim: Claim, index: PlanIndex, buckets: Mapping[CompiledRule, Sequence[Line]], prior: Iterable[int]
 ) -> ClaimResult:
     """Run every rule over its bucket, add-ons last over the lines that stand (earlier claims' lines do)."""
-    findings: dict[int, list[Finding]] = {}
-    makers = index.finding_makers
+    judged: dict[int, list[Judgement]] = {}
+    templates = index.finding_templates
     addon_rules: list[tuple[CompiledRule, Sequence[Line]]] = []
     for rule, bucket in buckets.items():
         if rule.kind == "addon":
@@ -239,24 +267,17 @@ def judge(
             continue
         verdicts = rule.evaluate(bucket, claim, NOTHING_STANDS)
         if verdicts:
-            record(findings, makers[rule], verdicts)
+            record(judged, templates[rule], verdicts)
     if addon_rules:
         standing = {line.line for line in claim.lines}
-        standing.difference_update([number for number, found in findings.items() if not stands(found)])
+        standing.difference_update([number for number, found in judged.items() if not stands(found)])
         standing.update(prior)
         settled = settle_addons(addon_rules, claim, standing, index.primaries)
         for rule, bucket in addon_rules:
             last = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
             if last:
-                record(findings, makers[rule], last)
-    # Most lines have no finding: paid in full, nothing to order or combine.
-    lines = [
-        LineResult(line.line, line.code, line.units, line.units, "paid", ())
-        if (found := findings.get(line.line)) is None
-        else line_result(line.line, line.code, line.units, found)
-        for line in claim.lines
-    ]
-    return ClaimResult(claim.claim_id, "processed", tuple(lines))
+                record(judged, templates[rule], last)
+    return ClaimResult(claim.claim_id, "processed", judged=(claim.lines, judged))
 
 
 def settle_addons(
@@ -294,46 +315,36 @@ def settle_addons(
     return verdicts
 
 
-def stands(findings: Iterable[Finding]) -> bool:
+def stands(judgements: Iterable[Judgement]) -> bool:
     """Whether a line is still paid in part: not denied and not cut back to nothing."""
-    for finding in findings:  # noqa: SIM110 - a plain loop: all() over a generator costs more on the hot path
-        if finding.action == "deny" or finding.allowed_units == 0:
+    for template, verdict in judgements:  # noqa: SIM110 - a plain loop: all() over a generator costs more here
+        if template.denies or verdict.allowed_units == 0:
             return False
     return True
 
 
-FindingMaker = Callable[[Verdict], Finding]
-
-
-def record(findings: dict[int, list[Finding]], make: FindingMaker, verdicts: Iterable[Verdict]) -> None:
+def record(judged: dict[int, list[Judgement]], template: FindingTemplate, verdicts: Iterable[Verdict]) -> None:
     for verdict in verdicts:
         if verdict.line > 0:  # earlier claims' lines only inform this claim's verdicts
-            found = findings.get(verdict.line)
+            found = judged.get(verdict.line)
             if found is None:
-                findings[verdict.line] = [make(verdict)]
+                judged[verdict.line] = [(template, verdict)]
             else:
-                found.append(make(verdict))
+                found.append((template, verdict))
 
 
-def finding_maker(rule: CompiledRule) -> FindingMaker:
-    """Turns the rule's verdicts into findings; what every finding of the rule shares is worked out here, once."""
+def finding_template(rule: CompiledRule) -> FindingTemplate:
+    """What every finding of the rule shares: its name, action, codes and the words around each message."""
     action = rule.action
     if action.kind == "review" and action.reason:
         prefix = f"{action.reason}: "
     else:
         prefix = f"{rule.title}: " if rule.title else ""
     suffix = f" (rationale: {rule.rationale})" if rule.rationale else ""
-    name, kind, source = rule.name, rule.kind, rule.source
-    what, group, carc, rarcs, appealable = action.kind, action.group, action.carc, action.rarcs, action.appealable
-
-    def make(verdict: Verdict) -> Finding:
-        return Finding(
-            name, kind, what, group, carc, rarcs,
-            appealable if verdict.appealable is None else verdict.appealable,
-            framed(prefix, verdict.message, suffix), source, verdict.allowed_units,
-        )
-
-    return make
+    return FindingTemplate(
+        rule.name, rule.kind, action.kind, action.group, action.carc, action.rarcs, action.appealable,
+        prefix, suffix, rule.source,
+    )
 
 
 def rejected(rejection: Rejection) -> ClaimResult:

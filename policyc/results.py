@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from policyc.claims import ClaimError
-from policyc.runtime import Message
+from policyc.claims import ClaimError, Line
+from policyc.runtime import Message, Verdict, framed
 
 # A line's status is its strongest finding's; the action each status comes from.
 STATUS_OF_ACTION = {"deny": "denied", "cut back": "reduced", "review": "review"}
@@ -88,14 +89,114 @@ class LineResult:
         }
 
 
-@attrs.define
-class ClaimResult:
-    """The result of one input claim: processed with its lines, or rejected with the reasons."""
+@attrs.frozen
+class FindingTemplate:
+    """What every finding of one rule shares, worked out once per plan; a verdict fills in the rest."""
 
-    claim_id: str | None
-    status: str  # "processed" or "rejected"
-    lines: tuple[LineResult, ...] = ()
-    errors: tuple[ClaimError, ...] = ()
+    rule: str
+    kind: str
+    action: str
+    group: str | None
+    carc: str | None
+    rarc: tuple[str, ...]
+    appealable: bool
+    prefix: str  # the words around each verdict's message
+    suffix: str
+    source: str
+    denies: bool = attrs.field(init=False)
+    adjustment: str | None = attrs.field(init=False)
+    # What a denial by this rule adds to `ClaimResult.denials`: its adjustment, if it has one.
+    denied_as: frozenset[str] = attrs.field(init=False)
+
+    @denies.default
+    def _denies(self) -> bool:
+        return self.action == "deny"
+
+    @adjustment.default
+    def _adjustment(self) -> str | None:
+        return f"{self.group}-{self.carc}" if self.group and self.carc else None
+
+    @denied_as.default
+    def _denied_as(self) -> frozenset[str]:
+        return frozenset([self.adjustment]) if self.denies and self.adjustment else frozenset()
+
+    def finding(self, verdict: Verdict) -> Finding:
+        return Finding(
+            self.rule, self.kind, self.action, self.group, self.carc, self.rarc,
+            self.appealable if verdict.appealable is None else verdict.appealable,
+            framed(self.prefix, verdict.message, self.suffix), self.source, verdict.allowed_units,
+        )
+
+
+# A rule's word on a line, as the engine keeps it until someone reads the line's findings.
+Judgement = tuple[FindingTemplate, Verdict]
+
+
+class ClaimResult:
+    """The result of one input claim: processed with its lines, or rejected with the reasons.
+
+    The engine hands over its rules' verdicts and the line results are built from them when `lines` is first
+    read: most of a batch's lines are paid, and a caller counting denials (`denials`) needs no record of
+    them. Built or not, a result reads and compares the same.
+    """
+
+    __slots__ = ("claim_id", "status", "errors", "_lines", "_claim_lines", "_judged")
+
+    def __init__(
+        self,
+        claim_id: str | None,
+        status: str,  # "processed" or "rejected"
+        lines: Sequence[LineResult] = (),
+        errors: Sequence[ClaimError] = (),
+        *,
+        judged: tuple[Sequence[Line], dict[int, list[Judgement]]] | None = None,
+    ) -> None:
+        self.claim_id = claim_id
+        self.status = status
+        self.errors = tuple(errors)
+        # Either the line results, or (the claim's lines, line number -> its judgements) to build them from.
+        self._lines: tuple[LineResult, ...] | None = tuple(lines) if judged is None else None
+        self._claim_lines: Sequence[Line] = judged[0] if judged is not None else ()
+        self._judged: dict[int, list[Judgement]] | None = judged[1] if judged is not None else None
+
+    @property
+    def lines(self) -> tuple[LineResult, ...]:
+        lines = self._lines
+        if lines is None:
+            # Two threads reading at once may both build them; they build equal results and one is kept.
+            lines = self._lines = self._line_results()
+        return lines
+
+    def _line_results(self) -> tuple[LineResult, ...]:
+        judged = self._judged or {}
+        return tuple(
+            LineResult(line.line, line.code, line.units, line.units, "paid", ())
+            if (found := judged.get(line.line)) is None
+            else line_result(line.line, line.code, line.units, [template.finding(v) for template, v in found])
+            for line in self._claim_lines
+        )
+
+    def denials(self) -> dict[int, frozenset[str]]:
+        """Line number -> the adjustments (`CO-151`) of the findings that deny the line; other lines are left out.
+
+        Read straight from the verdicts, without writing out findings or line results: the cheap way to count
+        a batch's denials.
+        """
+        if self._judged is None:
+            return {
+                line.line: frozenset(f.adjustment for f in line.findings if f.action == "deny" and f.adjustment)
+                for line in self.lines
+                if line.status == "denied"
+            }
+        found = {}
+        for number, judgements in self._judged.items():
+            if len(judgements) == 1:  # the usual case, with its answer worked out once per rule
+                only = judgements[0][0]
+                if only.denies:
+                    found[number] = only.denied_as
+            elif any(template.denies for template, _ in judgements):
+                found[number] = frozenset().union(*[template.denied_as for template, _ in judgements])
+        return found
 
     def line(self, number: int) -> LineResult:
         """The result of the line numbered `number`; KeyError when the claim has no such line."""
@@ -103,6 +204,23 @@ class ClaimResult:
             if line.line == number:
                 return line
         raise KeyError(f"claim {self.claim_id} has no line {number}")
+
+    def _fields(self) -> tuple[str | None, str, tuple[LineResult, ...], tuple[ClaimError, ...]]:
+        return self.claim_id, self.status, self.lines, self.errors
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, ClaimResult)
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # equal results may be built at different times: not a key
+
+    def __repr__(self) -> str:
+        return (
+            f"ClaimResult(claim_id={self.claim_id!r}, status={self.status!r}, lines={self.lines!r}, "
+            f"errors={self.errors!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -321,8 +321,9 @@ def mue_verdicts(
     assert isinstance(table.data, MueTable)
     rows = table.data.rows
     verdicts: list[Verdict] = []
-    # (code, scope) -> the lines of an MAI 2 or 3 code on one day in the scope, gathered in the one pass
-    days: dict[tuple[str, object], list[Line]] = {}
+    # (code, scope) -> the line of an MAI 2 or 3 code on one day in the scope, or a list once there are more:
+    # most days hold one line of a code, and it needs neither a list nor a sum.
+    days: dict[tuple[str, object], Line | list[Line]] = {}
     for line in bucket:
         code = line.code
         row = rows.get(code)
@@ -332,17 +333,22 @@ def mue_verdicts(
             day = (code, line.date if key is None else key(line, claim))
             found = days.get(day)
             if found is None:
-                days[day] = [line]
-            else:
+                days[day] = line
+            elif isinstance(found, list):
                 found.append(line)
+            else:
+                days[day] = [found, line]
         elif line.units > row.value and line.line > 0:
             message = Message(_line_over_text, line, row, table.name)
             verdicts.append(Verdict(line.line, message, min(row.value, line.units) if cutting else None, False))
-    for (code, _), lines in days.items():
+    for (code, _), found in days.items():
         row = rows[code]
-        total = lines[0].units if len(lines) == 1 else sum(line.units for line in lines)
-        if total > row.value:
-            verdicts.extend(_over_the_day(lines, row, total, where, table.name, cutting))
+        if isinstance(found, list):
+            total = sum(line.units for line in found)
+            if total > row.value:
+                verdicts.extend(_over_the_day(found, row, total, where, table.name, cutting))
+        elif found.units > row.value:
+            verdicts.extend(_over_the_day((found,), row, found.units, where, table.name, cutting))
     return verdicts
 
 
@@ -388,13 +394,17 @@ def addon_verdicts(
     entries = data.entries
     verdicts = []
     for line in bucket:
-        if line.line < 0 or line.code not in entries:
+        entry = entries.get(line.code)
+        if entry is None or line.line < 0:
             continue
         day = line.date
-        listed = data.in_force(line.code, day)
-        if listed is None:
-            continue
-        typed_one, primaries, first = listed
+        if entry.dated:
+            listed = data.in_force(line.code, day)
+            if listed is None:
+                continue
+            typed_one, primaries, first = listed
+        else:  # the usual case, read here: the call to `in_force` costs more than the rest of it
+            typed_one, primaries, first = entry.typed_one, entry.primaries, entry.first
         # A payer's add-on rule replaces a type 1 row, but adds its primaries to a type 2 or 3 row.
         extra = added(line.code, day) if added is not None and not typed_one else NO_CODES
         if skip is not None and not extra and skip(line.code, day):

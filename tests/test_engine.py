@@ -329,6 +329,20 @@ def test_a_claim_the_table_rules_skip_is_paid(tmp_path: Path) -> None:
     assert statuses(engine, claim("96365", "S9500", "96360", "99603")) == ["paid", "paid", "denied", "paid"]
 
 
+def test_a_plan_index_that_starts_afresh_when_full_judges_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the index remembers (rules out of force per date, table rules per set of codes) is only a shortcut.
+    monkeypatch.setattr("policyc.engine.IN_FORCE_MEMORY", 1)
+    engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE)
+    for _ in range(2):
+        assert statuses(engine, claim("96365", "S9500", "96360", "99603")) == ["paid", "paid", "denied", "paid"]
+        assert statuses(engine, claim("99601 x9")) == ["denied"]
+        assert statuses(engine, claim("96365 2025-03-03", "96360 2025-03-04")) == ["paid", "paid"]
+    index = engine.index_for("commercial")
+    assert len(index._rules_of_bits) == 1 and len(index._out_of_force) == 1
+
+
 def test_a_table_rule_out_of_force_on_one_date_gets_only_the_other_dates_lines(tmp_path: Path) -> None:
     engine = table_engine(tmp_path, MUE_RULE.rstrip("\n") + "\n  effective 2025-03-01 until 2025-03-02\n" + GY_RULE)
     data = claim("99601 x2 2025-03-02", "S9500 2025-03-02", "99601 x2 2025-03-03", "J3370 GY 2025-03-03")
@@ -470,7 +484,7 @@ def test_settling_takes_another_pass_when_a_primary_fell(tmp_path: Path) -> None
 
 
 def index_rules(engine: Engine) -> dict[str, CompiledRule]:
-    return {rule.id: rule for rule in engine.index_for("commercial").finding_makers}
+    return {rule.id: rule for rule in engine.index_for("commercial").finding_templates}
 
 
 def test_addon_primaries_of_written_rules_are_their_add_ons_and_primaries() -> None:

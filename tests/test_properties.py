@@ -456,6 +456,8 @@ def test_every_claim_yields_one_result_in_order_generated(
 
 
 def assert_status_is_strongest(result: ClaimResult) -> None:
+    # Read before the line results exist: the engine's verdicts must tell the denials the lines will show.
+    denials = result.denials()
     for status in sorted({line.status for line in result.lines}):
         event(f"a line is {status}")
     for line in result.lines:
@@ -475,6 +477,8 @@ def assert_status_is_strongest(result: ClaimResult) -> None:
             assert finding.rule and finding.source and finding.message
             if finding.action != "review":
                 assert finding.group and finding.carc
+    denied = {line.line: {f.adjustment for f in line.findings if f.action == "deny"} for line in result.lines}
+    assert denials == {number: found for number, found in denied.items() if found}
 
 
 @given(claim=gen.claims())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from policyc.claims import ClaimError
-from policyc.results import ClaimResult, Finding, LineResult, line_result
-from policyc.runtime import Message
+from policyc.claims import ClaimError, Line
+from policyc.results import ClaimResult, Finding, FindingTemplate, LineResult, line_result
+from policyc.runtime import Message, Verdict
 
 RESULT_SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "result.schema.json").read_text())
 
@@ -313,3 +314,59 @@ def test_results_with_messages_equal_results_with_their_texts() -> None:
     assert lazy == plain
     assert lazy.to_dict() == plain.to_dict()
     validate(lazy.to_dict())
+
+
+# ------------------------------------------------------------------------- results built from verdicts
+
+DAY = datetime.date(2025, 3, 2)
+
+
+def template(
+    action: str, rule: str = "p/r", prefix: str = "", suffix: str = "", carc: str | None = None
+) -> FindingTemplate:
+    d = ACTION_DEFAULTS[action]
+    return FindingTemplate(
+        rule, d["kind"], action, d["group"], carc or d["carc"], d["rarc"], False, prefix, suffix, "policies/x.pol:3"
+    )
+
+
+def judged_result() -> ClaimResult:
+    """Line 1 paid; 2 denied by two rules; 3 cut back to 1 unit; 4 sent to review."""
+    codes = ("99601", "99602", "J3370", "S9500")
+    lines = [Line(line=n, code=code, modifiers=(), units=2, date=DAY) for n, code in enumerate(codes, start=1)]
+    judged = {
+        2: [(template("deny", "p/addon"), Verdict(2, "no primary")),
+            (template("deny", "p/mue", suffix=" (rationale: x)", carc="151"), Verdict(2, "over", None, True))],
+        3: [(template("cut back", "p/cap"), Verdict(3, "over the cap", 1))],
+        4: [(template("review", "p/look", prefix="why: "), Verdict(4, "look"))],
+    }
+    return ClaimResult("C-1", "processed", judged=(lines, judged))
+
+
+def test_a_template_and_a_verdict_make_the_finding() -> None:
+    made = template("deny", prefix="Add-on: ", suffix=" (rationale: r)").finding(Verdict(2, "no primary", None, True))
+    assert made == finding("deny", message="Add-on: no primary (rationale: r)", appealable=True)
+    assert template("deny").adjustment == "CO-107" and template("review").adjustment is None
+
+
+def test_a_result_built_from_verdicts_reads_as_one_built_from_line_results() -> None:
+    result = judged_result()
+    assert [line.status for line in result.lines] == ["paid", "denied", "reduced", "review"]
+    assert result.lines is result.lines  # built once
+    assert result.line(3).allowed_units == 1
+    assert [f.rule for f in result.line(2).findings] == ["p/addon", "p/mue"]
+    assert result.line(2).findings[1].appealable and result.line(2).findings[1].message == "over (rationale: x)"
+    assert result.line(4).findings[0].message == "why: look"
+    eager = ClaimResult("C-1", "processed", result.lines)
+    assert eager == result and result == eager and judged_result() == result
+    assert repr(eager) == repr(result) and result.to_dict() == eager.to_dict()
+    assert result != ClaimResult("C-1", "processed", result.lines[:3])
+    with pytest.raises(TypeError):
+        hash(result)
+
+
+def test_denials_name_each_denied_lines_adjustments_whether_read_from_verdicts_or_lines() -> None:
+    expected = {2: frozenset({"CO-107", "CO-151"})}  # cut back and review are not denials
+    assert judged_result().denials() == expected
+    assert ClaimResult("C-1", "processed", judged_result().lines).denials() == expected
+    assert ClaimResult(None, "rejected", (), (ClaimError("", "bad"),)).denials() == {}
