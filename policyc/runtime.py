@@ -348,7 +348,11 @@ def mue_verdicts(
             if total > row.value:
                 verdicts.extend(_over_the_day(found, row, total, where, table.name, cutting))
         elif found.units > row.value:
-            verdicts.extend(_over_the_day((found,), row, found.units, where, table.name, cutting))
+            if cutting:
+                verdicts.extend(_over_the_day((found,), row, found.units, where, table.name, cutting))
+            else:  # as `_over_the_day` would, without its call and list: a lone line over is the usual denial
+                message = Message(_day_over_text, (found,), row, found.units, where, table.name)
+                verdicts.append(Verdict(found.line, message, None, row.mai == 3))
     return verdicts
 
 
@@ -464,20 +468,24 @@ def pair_verdicts(
         scope = second.date if key is None else key(second, claim)
         # (column 1 line, the row that denies the pair); this claim's lowest-numbered column 1 line names
         # the edit, else an earlier claim's, so the message never depends on line order
-        held: tuple[Line, PtpRow] | None = None
+        held: Line | None = None
+        held_row: PtpRow | None = None
         for first in bucket:
             pair_rows = firsts.get(first.code)
             if pair_rows is None or first.line == second.line:
+                continue
+            # A line that would not name the edit need not be looked at further (a claim often holds several).
+            if held is not None and not _names_the_edit(first, held):
                 continue
             if (first.date if key is None else key(first, claim)) != scope:
                 continue
             if skip is not None and skip((first.code, second.code), second.date):
                 continue
             row = _denying_row(pair_rows, first, second)
-            if row is not None and (held is None or _names_the_edit(first, held[0])):
-                held = (first, row)
+            if row is not None:
+                held, held_row = first, row
         if held is not None:
-            verdicts.append(Verdict(second.line, Message(_pair_text, held[0], second, held[1], where, table.name)))
+            verdicts.append(Verdict(second.line, Message(_pair_text, held, second, held_row, where, table.name)))
     if len(verdicts) > 1:
         verdicts.sort(key=attrgetter("line"))
     return verdicts
