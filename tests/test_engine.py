@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import types
 from pathlib import Path
 from typing import Any
@@ -327,6 +328,18 @@ def test_a_claim_the_table_rules_skip_is_paid(tmp_path: Path) -> None:
     engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE)
     assert statuses(engine, claim("96365", "S9500", "J3370")) == ["paid", "paid", "paid"]
     assert statuses(engine, claim("96365", "S9500", "96360", "99603")) == ["paid", "paid", "denied", "paid"]
+
+
+@pytest.mark.parametrize("read_first", [False, True])
+def test_a_result_pickles_whether_or_not_its_lines_were_read(tmp_path: Path, read_first: bool) -> None:
+    # Batches spread over processes send results back pickled, line results built or not.
+    engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE)
+    result = engine.check(claim("96365", "S9500", "96360", "99603", "99601 x9"))
+    if read_first:
+        assert [line.status for line in result.lines] == ["paid", "paid", "denied", "paid", "denied"]
+    copy = pickle.loads(pickle.dumps(result))
+    assert copy == result and copy.denials() == result.denials() == {3: {"CO-236"}, 5: {"CO-151"}}
+    assert copy.to_dict() == result.to_dict()
 
 
 def test_a_plan_index_that_starts_afresh_when_full_judges_the_same(
