@@ -69,9 +69,9 @@ class PlanIndex:
         written_by_code: dict[str, list[CompiledRule]] = {}
         by_modifier: dict[str, list[CompiledRule]] = {}
         every_line: list[CompiledRule] = []
-        makers: dict[CompiledRule, FindingTemplate] = {}
+        templates: dict[CompiledRule, FindingTemplate] = {}
         for rule in rules:
-            makers[rule] = finding_template(rule)
+            templates[rule] = finding_template(rule)
             if rule.dispatch_codes is not None:
                 for code in rule.dispatch_codes:
                     by_code.setdefault(code, []).append(rule)
@@ -86,11 +86,11 @@ class PlanIndex:
             {code: tuple(rs) for code, rs in by_code.items()},
             {mod: tuple(rs) for mod, rs in by_modifier.items()},
             tuple(every_line),
-            makers,
+            templates,
             {code: tuple(rs) for code, rs in written_by_code.items()},
-            tuple(rule for rule in makers if rule.table is not None),
-            {rule: rule.table.data.judged_codes for rule in makers if rule.table is not None},
-            addon_primaries(makers),
+            tuple(rule for rule in templates if rule.table is not None),
+            {rule: rule.table.data.judged_codes for rule in templates if rule.table is not None},
+            addon_primaries(templates),
         )
 
     def buckets(self, lines: Sequence[Line]) -> dict[CompiledRule, list[Line]]:

@@ -466,8 +466,8 @@ def pair_verdicts(
         if firsts is None or second.line < 0:
             continue
         scope = second.date if key is None else key(second, claim)
-        # (column 1 line, the row that denies the pair); this claim's lowest-numbered column 1 line names
-        # the edit, else an earlier claim's, so the message never depends on line order
+        # The column 1 line naming the edit, and its row that denies the pair: this claim's lowest-numbered
+        # column 1 line names it, else an earlier claim's, so the message never depends on line order
         held: Line | None = None
         held_row: PtpRow | None = None
         for first in bucket:
