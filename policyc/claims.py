@@ -347,14 +347,22 @@ def _diagnoses(value: object, path: str, errors: list[ClaimError]) -> tuple[str,
     return checked if len(checked) == len(value) else None
 
 
+# The largest line number or count of units: 15 digits, as wide as an X12 837 quantity (SV104) gets, and well
+# inside the 64-bit integers a history database stores (a larger one stopped a batch writing its history).
+MOST_WHOLE = 999_999_999_999_999
+
+
 def _positive_int(value: object, path: str, errors: list[ClaimError]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         _wrong(errors, path, "a positive whole number", value)
         return None
     if isinstance(value, int):
-        if value > 0:
+        if 0 < value <= MOST_WHOLE:
             return int(value)
-        reason = f"must be a positive whole number, got {_shown(value)}"
+        if value > MOST_WHOLE:
+            reason = f"must be at most {MOST_WHOLE:,} (15 digits), got {_shown(value)}"
+        else:
+            reason = f"must be a positive whole number, got {_shown(value)}"
     elif _is_whole(value) and value > 0:
         # JSON has one number type, but `2.0` for a count of units is more likely a price or a bug than a count.
         reason = f"must be a positive whole number without a decimal point, got {_shown(value)}"

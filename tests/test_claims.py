@@ -19,6 +19,7 @@ from policyc.claimfile import decode_json
 from policyc.claims import (
     CLAIM_FIELDS,
     LINE_FIELDS,
+    MOST_WHOLE,
     Claim,
     ClaimError,
     ClaimRejected,
@@ -427,7 +428,8 @@ VALID = [
     ("line", "modifiers", '["sh", "59", "XU", "gt"]'),
     ("line", "modifiers", "null"),
     ("line", "units", "1"),
-    ("line", "units", "100000000000000000000000"),
+    ("line", "units", "999999999999999"),
+    ("line", "line", "999999999999999"),
     ("line", "date_to", '"2026-01-05"'),
     ("line", "date_to", None),
     ("line", "charge", "180.10"),
@@ -484,6 +486,9 @@ INVALID = [
     ("line", "units", "2.0"),
     ("line", "units", '"2"'),
     ("line", "units", "true"),
+    ("line", "units", "1000000000000000"),
+    ("line", "units", "9223372036854775808"),
+    ("line", "line", "1000000000000000"),
     ("line", "date", '"2026-13-01"'),
     ("line", "date", '"2026-02-30"'),
     ("line", "date", '"20260105"'),
@@ -663,7 +668,7 @@ def valid_values() -> dict[str, st.SearchStrategy[object]]:
         "code": st.sampled_from(["99601", "s9325", "0001F", "0075t"]).flatmap(spaced),
         "modifiers": st.lists(st.sampled_from(["59", "sh", "XU", "25"]).flatmap(spaced), max_size=4)
         | st.none(),
-        "units": st.integers(min_value=1),
+        "units": st.integers(1, MOST_WHOLE),
         "date": st.dates().map(lambda d: d.isoformat()),
         "charge": st.none()
         | st.decimals(min_value=0, allow_nan=False, allow_infinity=False, places=2)

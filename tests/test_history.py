@@ -349,6 +349,22 @@ def test_the_cli_keeps_history_across_runs(tmp_path: Path) -> None:
     assert [line["status"] for line in json.loads(without.stdout)["lines"]] == ["paid", "denied"]
 
 
+# Found in review on 2026-12-02: 2 ** 63 units passed the reader, then stopped the batch writing its history
+# (SQLite stores 64-bit integers), leaving the output unfinished and the claims after it unchecked.
+def test_units_too_large_to_keep_reject_their_claim_and_the_batch_goes_on(tmp_path: Path) -> None:
+    database = tmp_path / "h.db"
+    batch = tmp_path / "batch.json"
+    huge = claim("A", ("99213", 1))
+    huge["lines"][0]["units"] = 2**63
+    batch.write_text(json.dumps([huge, claim("B", ("99213", 1))]), encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "-p", str(CMS), "--history", str(database), "-f", "ndjson", str(batch)])
+    first, second = (json.loads(text) for text in result.stdout.splitlines())
+    assert first["status"] == "rejected" and first["errors"][0]["field"] == "lines[0].units"
+    assert "at most 999,999,999,999,999" in first["errors"][0]["reason"]
+    assert second["status"] == "processed" and second["lines"][0]["status"] == "paid"
+    assert "Traceback" not in result.output + result.stderr
+
+
 def test_the_schema_uses_plain_sql_with_explicit_keys(tmp_path: Path) -> None:
     SqliteHistory(tmp_path / "h.db").close()
     with sqlite3.connect(tmp_path / "h.db") as db:

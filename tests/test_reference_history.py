@@ -1,12 +1,14 @@
 """The compiled engine with a SQLite history and the reference with its list of earlier claims agree, claim by claim.
 
-Sequences of claims (the same and other members, providers, plans and days; resubmitted and rejected claims)
-run in order through both engines, each with a fresh history (docs/tables.md section 6).
+Sequences of claims (the same and other members, providers, plans and days; resubmitted and rejected claims;
+claim ids as payers write them; lines billed over a span of days) run in order through both engines, each with
+a fresh history (docs/tables.md section 6).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import tempfile
 from collections.abc import Sequence
@@ -54,20 +56,29 @@ MEMBERS = ("M-1", "M-2")
 PROVIDERS = ("1234567893", "1234567893", "1111111112")
 RENDERING = (None, None, None, "1222222220", "1333333330")
 MODIFIERS = ([], [], [], [], ["59"], ["XU"], ["25"], ["GT"])
+# Each sequence draws a few of these and its claims draw from those few, so resubmissions (an id seen before)
+# stay frequent. Ids as payers write them: "a" is another claim than "A" (the history compares ids exactly),
+# "A " is "A" again (the claim reader strips text fields), and "A-10" sorts before "A-2" where an edit names
+# the first earlier claim by claim id (docs/tables.md section 6).
+CLAIM_IDS = ("A", "B", "C", "a", "A ", "A-2", "A-10", "CLM-0001", "CLM-0002", "CLM-0010", "2024-12-03-000017")
 
 
 @st.composite
 def claim_sequences(
-    draw: st.DrawFn, groups: Sequence[tuple[str, ...]], days: Sequence[str], plans: Sequence[str]
+    draw: st.DrawFn, groups: Sequence[tuple[str, ...]], days: Sequence[str], plans: Sequence[str],
+    modifiers: Sequence[list[str]] = MODIFIERS,
 ) -> ClaimSequence:
     """2 to 6 claims of one member mostly (and one provider, plan and day mostly), of codes that meet in the rows.
 
-    Claim ids are drawn from a few, so some claims resubmit an earlier one; a line of 0 units gets a claim rejected.
-    Each claim keeps the sequence's own day, plan, member and provider four times in five: drawn independently,
-    only one sequence in twenty had a claim that an earlier one changed.
+    Claim ids are drawn from 2 to 5 of CLAIM_IDS, so many claims resubmit an earlier one; a line of 0 units gets a
+    claim rejected. Each claim keeps the sequence's own day, plan, member and provider four times in five: drawn
+    independently, only one sequence in twenty had a claim that an earlier one changed. One line in six is billed
+    over a span ending 0 to 2 days after its date (spilling into the next day of `days`, where it must not count:
+    docs/tables.md section 7 edits a spanned line on its first day only).
     """
     group = draw(st.sampled_from(groups))
     everything = sorted({code for codes in groups for code in codes})
+    ids = draw(st.lists(st.sampled_from(CLAIM_IDS), min_size=2, max_size=5, unique=True))
     home = {
         "day": draw(st.sampled_from(days)), "plan": draw(st.sampled_from(plans)),
         "member_id": draw(st.sampled_from(MEMBERS)), "billing_provider": draw(st.sampled_from(PROVIDERS)),
@@ -86,9 +97,12 @@ def claim_sequences(
                 "line": number,
                 "code": draw(st.sampled_from(codes)),
                 "units": draw(st.sampled_from((1, 1, 1, 2, 3))),
-                "modifiers": draw(st.sampled_from(MODIFIERS)),
+                "modifiers": draw(st.sampled_from(modifiers)),
                 "date": draw(st.sampled_from((day, day, day, *days))),
             }
+            if draw(st.integers(0, 5)) == 0:
+                span = datetime.timedelta(days=draw(st.integers(0, 2)))
+                line["date_to"] = (datetime.date.fromisoformat(line["date"]) + span).isoformat()
             rendering = draw(st.sampled_from(RENDERING))
             if rendering is not None:
                 line["rendering_provider"] = rendering
@@ -96,7 +110,7 @@ def claim_sequences(
         if draw(st.integers(0, 19)) == 0:
             lines[0]["units"] = 0  # not a valid claim: rejected by both, and recorded by neither
         claim: dict[str, Any] = {
-            "claim_id": draw(st.sampled_from(("A", "B", "C", "D", "E"))),
+            "claim_id": draw(st.sampled_from(ids)),
             "plan": usually("plan", plans),
             "member_id": usually("member_id", MEMBERS),
             "billing_provider": usually("billing_provider", PROVIDERS),
@@ -138,6 +152,11 @@ def medicare(claim_id: str, *specs: tuple[int, str, int], **fields: Any) -> dict
             "lines": lines(*specs), **fields}
 
 
+def every_line(claim: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The claim with `fields` set on each of its lines (`date`, `date_to`)."""
+    return {**claim, "lines": [{**line, **fields} for line in claim["lines"]]}
+
+
 # Hand-picked sequences of the kinds docs/tables.md section 6 describes, run on every CI run.
 # An MUE sum across claims, then the first claim resubmitted with fewer units.
 @example(sequence=[medicare("A", (1, "99213", 2)), medicare("B", (1, "99213", 1)),
@@ -153,6 +172,15 @@ def medicare(claim_id: str, *specs: tuple[int, str, int], **fields: Any) -> dict
 # Another plan's claim counts for nothing; the Medicaid policy's own per-day cap counts Medicaid claims.
 @example(sequence=[medicare("A", (1, "99601", 3), plan="medicaid"), medicare("B", (1, "99601", 2)),
                    medicare("C", (1, "99601", 2), (2, "99602", 1), plan="medicaid")])
+# Claim ids compared exactly: "a" is another claim than "A" (its 99213 is over the MUE of 2), "A " is "A"
+# resubmitted (the reader strips it), and "A-10" sorts before "A-2" when a PTP edit names an earlier claim.
+@example(sequence=[medicare("A", (1, "99213", 2)), medicare("a", (1, "99213", 1)), medicare("A ", (1, "99213", 1)),
+                   medicare("A-2", (1, "96360", 1)), medicare("A-10", (2, "96365", 1)),
+                   medicare("CLM-0001", (1, "96523", 1), (2, "36591", 1))])
+# A line billed over two days uses its first day's MUE only (docs/tables.md section 7): 2 units of 99213 the
+# next day are paid, 1 more on the first day is not.
+@example(sequence=[every_line(medicare("A", (1, "99213", 2)), date_to="2024-07-16"),
+                   every_line(medicare("B", (1, "99213", 2)), date="2024-07-16"), medicare("C", (1, "99213", 1))])
 @settings(max_examples=max(10, settings().max_examples * 2 // 3), deadline=None)
 @given(sequence=claim_sequences(NATIONAL_GROUPS, NATIONAL_DAYS, ("medicare", "medicare", "medicare", "medicaid")))
 def test_national_tables_agree_across_claims(sequence: ClaimSequence) -> None:
@@ -162,7 +190,11 @@ def test_national_tables_agree_across_claims(sequence: ClaimSequence) -> None:
 
 # ---------------------------------------------------------------- scopes the national policies do not use
 
-# Rendering-provider scopes, scopes of any provider, a cut back, and per-claim rules that must not look across.
+# Rendering-provider scopes, scopes of any provider, a cut back, and per-claim rules that must not look across:
+# `per claim` and `on the same claim`, and the written rule kinds docs/tables.md section 6 keeps to the claim
+# alone (`bundle`, `sequence`, written `pair`, `when`). Those deny or review lines the cross-claim rules count
+# on later claims: a visit bundled into a per diem, a 96365 paired away by a push and a visit with SH are
+# denied, so they support no add-on and use no cap later; a visit or an infusion sent to review still stands.
 SCOPED = {
     "mue.csv": "hcpcs_code,mue_value,mai,mue_rationale\n96360,1,3,Clinical\n96523,2,2,\n36591,1,1,\n96367,3,3,\n",
     "aoc.csv": "add_on_code,primary_code,aoc_edit_type\n96368,96367,1\n96368,96366,1\n96375,CCCCC,2\n",
@@ -172,6 +204,7 @@ SCOPED = {
     ),
     "scoped.pol": (
         "policy scoped\n  plans all\n  effective 2024-01-01\n\n"
+        'codes per_diem "home infusion per diem" = S9500, S9501\n\n'
         'rule cap "cap": limit 99601, 99602 to 4 units per day by the same rendering provider cut back CO-151\n'
         "rule visits: limit 96365 to 2 units per day deny CO-151\n"
         "rule rn: addon 99602 requires 99601 on the same day deny CO-107\n"
@@ -181,6 +214,18 @@ SCOPED = {
         'rule mue "MUE": mue table "mue.csv" by the same rendering provider cut back CO-151 N362\n'
         'rule aoc "AOC": addon table "aoc.csv" on the same day deny CO-107 N122\n'
         'rule ptp "PTP": pair table "ptp.csv" on the same day by the same rendering provider deny CO-236\n'
+        'rule in-per-diem "a visit is included in the per diem":\n'
+        "  bundle 99601 into per_diem on the same day by the same provider deny CO-97 M15\n"
+        'rule concurrent "the second per diem of a day carries SH, the third and later SJ":\n'
+        "  sequence per_diem on the same day by the same provider:\n    1st without SH, SJ\n    2nd with SH\n"
+        "    3rd+ with SJ\n  deny CO-4 N519\n"
+        'rule concurrency "a nursing visit carries no concurrency modifier":\n'
+        "  when line has modifier SH or SJ and line.code in 99601, 99602 deny CO-4 N519\n"
+        'rule push-drip "the infusion is not paid with a push of the same nurse":\n'
+        "  pair 96374 with 96365 on the same day by the same rendering provider unless modifier 59 or XU\n"
+        "  deny CO-97 M80\n"
+        'rule long-drip: when line.code in 96365, 96366 and line.units >= 2 review "two hours of infusion or more"\n'
+        'rule second-nurse: when line.code in 99601 and line.rendering_provider = "1333333330" review "another nurse"\n'
     ),
 }
 SCOPED_GROUPS = (
@@ -188,7 +233,14 @@ SCOPED_GROUPS = (
     ("96365", "96366", "96367", "96368"),
     ("96360", "96523", "36591", "96367"),
     ("96374", "96375", "96367", "96366"),
+    # the per diems' bundle and sequence beside the visit's cap and add-on
+    ("S9500", "S9501", "99601", "99602"),
+    # the push-and-infusion pair beside the infusion's cap and add-on (same rendering provider)
+    ("96374", "96365", "96366"),
 )
+# The sequence's SH and SJ, alone and together (a line fitting no rank), and the pair's bypass modifiers.
+SCOPED_MODIFIERS = ([], [], [], [], [], ["SH"], ["SJ"], ["SH", "SJ"], ["59"], ["XU"])
+SCOPED_DAYS = ("2025-03-02", "2025-03-02", "2025-03-03")
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +258,10 @@ def scoped_engines(folder: Path) -> tuple[tuple[policyc.CompiledPolicy, ...], li
 
 
 @settings(max_examples=max(10, settings().max_examples * 2 // 3), deadline=None)
-@given(sequence=claim_sequences(SCOPED_GROUPS, ("2025-03-02", "2025-03-02", "2025-03-03"), ("commercial",)))
+@given(sequence=claim_sequences(SCOPED_GROUPS, SCOPED_DAYS, ("commercial",), SCOPED_MODIFIERS))
 def test_rendering_and_any_provider_scopes_agree_across_claims(scoped: Path, sequence: ClaimSequence) -> None:
-    """Written per-day caps and add-ons and table rules scoped by rendering provider or by no provider."""
+    """Written per-day caps and add-ons and table rules scoped by rendering provider or by no provider, beside
+    written rules that look at the claim alone."""
     assert_agree_in_order(*scoped_engines(scoped), sequence)
 
 
@@ -243,6 +296,105 @@ def test_an_earlier_line_without_a_rendering_provider_is_not_this_claims_provide
     model = ReferenceEngine(scoped_engines(scoped)[1], history=ReferenceHistory())
     assert [model.check(claim).lines[0].status for claim in sequence] == ["paid", "paid"]
     assert_agree_in_order(*scoped_engines(scoped), sequence)
+
+
+def service(number: int, code: str, units: int = 1, *modifiers: str, **fields: Any) -> dict[str, Any]:
+    """A line of a scoped claim, on 2025-03-02 unless `fields` give its `date` (and any `date_to`, ...)."""
+    return {"line": number, "code": code, "units": units, "modifiers": list(modifiers), "date": "2025-03-02",
+            **fields}
+
+
+def home(claim_id: str, *services: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A commercial claim of member M-1 from the usual billing provider."""
+    return {"claim_id": claim_id, "plan": "commercial", "member_id": "M-1", "billing_provider": "1234567893",
+            "lines": list(services), **fields}
+
+
+def assert_statuses(scoped: Path, sequence: ClaimSequence, statuses: list[list[str]]) -> None:
+    """Each claim's line statuses in order, as the reference gives them; and both engines agree on everything."""
+    model = ReferenceEngine(scoped_engines(scoped)[1], history=ReferenceHistory())
+    assert [[line.status for line in model.check(claim).lines] for claim in sequence] == statuses
+    assert_agree_in_order(*scoped_engines(scoped), sequence)
+
+
+# `bundle`, `sequence`, written `pair` and `when` look at the claim alone (docs/tables.md section 6), yet what
+# they deny on one claim stood for nothing on later ones, and what they send to review stood (docs/language.md
+# section 4.1: a line sent to review still stands).
+@pytest.mark.parametrize(
+    ("sequence", "statuses"),
+    [
+        pytest.param(
+            # A's visit is bundled into its per diem, so B's 99602 has no primary; C's visit is not bundled into
+            # A's per diem (another claim) and supports D's 99602.
+            [home("A", service(1, "S9500"), service(2, "99601")), home("B", service(1, "99602")),
+             home("C", service(1, "99601")), home("D", service(1, "99602"))],
+            [["paid", "denied"], ["denied"], ["paid"], ["paid"]],
+            id="bundle",
+        ),
+        pytest.param(
+            # A's push pairs its 96365 away, so B's 96366 has no primary; C's 96365 is not paired with A's push,
+            # uses the cap of 2 a day alone (A's denied line uses none), goes to review and supports D's 96366.
+            [home("A", service(1, "96374"), service(2, "96365")), home("B", service(1, "96366")),
+             home("C", service(1, "96365", 2)), home("D", service(1, "96366"))],
+            [["paid", "denied"], ["denied"], ["review"], ["paid"]],
+            id="pair",
+        ),
+        pytest.param(
+            # B's SH per diem is the only one on its claim (rank 2nd admits none); A's per diem does not count.
+            [home("A", service(1, "S9500")), home("B", service(1, "S9501", 1, "SH")),
+             home("C", service(1, "S9500"), service(2, "S9501", 1, "SH"))],
+            [["paid"], ["denied"], ["paid", "paid"]],
+            id="sequence",
+        ),
+        pytest.param(
+            # A's visit with SH is denied and supports nothing; C's, of the second nurse, is sent to review
+            # (the claim's rendering provider is the line's) and supports D's 99602.
+            [home("A", service(1, "99601", 1, "SH")), home("B", service(1, "99602")),
+             home("C", service(1, "99601"), rendering_provider="1333333330"), home("D", service(1, "99602"))],
+            [["denied"], ["denied"], ["review"], ["paid"]],
+            id="when",
+        ),
+    ],
+)
+def test_written_rules_look_at_the_claim_alone_and_what_they_deny_stands_for_nothing_later(
+    scoped: Path, sequence: ClaimSequence, statuses: list[list[str]]
+) -> None:
+    assert_statuses(scoped, sequence, statuses)
+
+
+# A line billed over a span counts on its first day only (docs/tables.md section 7); claim ids are compared
+# exactly, after the claim reader strips them (docs/tables.md section 6: the same id again replaces the claim).
+@pytest.mark.parametrize(
+    ("sequence", "statuses"),
+    [
+        pytest.param(
+            # 3 visits over two days, then 2 on the second day (paid) and 2 on the first (3 + 2 over the cap of 4)
+            [home("A", service(1, "99601", 3, date_to="2025-03-03")),
+             home("B", service(1, "99601", 2, date="2025-03-03")), home("C", service(1, "99601", 2))],
+            [["paid"], ["paid"], ["reduced"]],
+            id="span-cap",
+        ),
+        pytest.param(
+            # an infusion over two days supports an add-on on its first day only
+            [home("A", service(1, "96365", date_to="2025-03-03")),
+             home("B", service(1, "96366", date="2025-03-03")), home("C", service(1, "96366"))],
+            [["paid"], ["denied"], ["paid"]],
+            id="span-addon",
+        ),
+        pytest.param(
+            # "a" is not "A" (3 + 2 visits: cut back to 1); "A " is "A" resubmitted with 1 (1 + a's 1 allowed);
+            # "a" resubmitted with 3 then fills the cap beside A's 1.
+            [home("A", service(1, "99601", 3)), home("a", service(1, "99601", 2)),
+             home("A ", service(1, "99601", 1)), home("a", service(1, "99601", 3))],
+            [["paid"], ["reduced"], ["paid"], ["paid"]],
+            id="claim-ids",
+        ),
+    ],
+)
+def test_spans_count_on_their_first_day_and_claim_ids_compare_exactly(
+    scoped: Path, sequence: ClaimSequence, statuses: list[list[str]]
+) -> None:
+    assert_statuses(scoped, sequence, statuses)
 
 
 class ReversedHistory:
