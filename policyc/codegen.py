@@ -280,7 +280,7 @@ class Generator:
         column2 = self.constant(prefix, "COLUMN2", self.set_expr(body.column2))
         bypass = self.constant(prefix, "BYPASS", py_set(body.bypass)) if body.bypass else None
         self.open_function(function, rule)
-        message = f"{{line.code}} is not paid with {{anchor.code}} (line {{anchor.line}}) {body.scope.describe()}"
+        message = f"{{line.code}} is not paid with {{anchor.code}} ({{rt.billed_at(anchor)}}) {body.scope.describe()}"
         if body.bypass:
             message += " and neither line carries a bypass modifier (" + ", ".join(sorted(body.bypass)) + ")"
         self.anchored(column1, column2, body.scope, bypass, message)
@@ -301,8 +301,8 @@ class Generator:
         w.line(f"found = [other for other in groups.get({scope_key(scope)}, ()) if {condition}]")
         w.line("if found:")
         w.indent()
-        # The lowest line number names the anchor so the message never depends on line order.
-        w.line("anchor = min(found, key=lambda other: other.line)")
+        # The claim's lowest-numbered line names the anchor (else an earlier claim's), whatever the line order.
+        w.line("anchor = min(found, key=rt.naming_order)")
         w.line(f"verdicts.append(rt.Verdict(line.line, f{message!r}))")
         w.dedent()
         w.dedent()

@@ -82,12 +82,12 @@ def load_python(python_source: str, policy_ir: ir.PolicyIR) -> CompiledPolicy:
 
 
 def cross_claim(body: ir.BodyIR) -> str | None:
-    """Which earlier claims' lines a rule adds to its own (per-day caps, add-ons and PTP tables; docs/tables.md).
+    """Which earlier claims' lines a rule adds to its own (per-day caps, add-ons and PTP edits; docs/tables.md).
 
     "provider": lines billed by the claim's billing provider; "member": lines of every provider (the rule's
     scope then groups them: by rendering provider, or not at all).
     """
-    if not isinstance(body, (ir.LimitIR, ir.AddonIR, ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
+    if not isinstance(body, (ir.LimitIR, ir.AddonIR, ir.PairIR, ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)):
         return None
     if body.scope.extent != "day":
         return None

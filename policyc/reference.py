@@ -131,10 +131,11 @@ class Adjudication:
         ]
         if not tables:
             return fired
-        return self.noted(rule, fired, lines, tables)
+        return self.noted(rule, fired, lines, tables, earlier)
 
     def noted(
-        self, rule: ir.RuleIR, fired: list[Fired], lines: Sequence[Line], tables: list[tuple[ir.PolicyIR, ir.RuleIR]]
+        self, rule: ir.RuleIR, fired: list[Fired], lines: Sequence[Line], tables: list[tuple[ir.PolicyIR, ir.RuleIR]],
+        earlier: Sequence[EarlierLine] = (),
     ) -> list[Fired]:
         """A replacing rule's findings end with the row they replace; an add-on rule's on a line whose national
         rows in force are all of type 2 or 3 are dropped (its primaries joined the table's, which judges)."""
@@ -144,7 +145,7 @@ class Adjudication:
             line = by_number[one.line]
             if isinstance(rule.body, ir.AddonIR) and merged(line, tables):
                 continue
-            note = replaced_row(line, rule, lines, tables)
+            note = replaced_row(line, rule, self.claim, lines, tables, earlier)
             kept.append(attrs.evolve(one, facts=one.facts + note) if note else one)
         return kept
 

@@ -65,8 +65,9 @@ class ReferenceHistory:
 
 
 def looks_across(body: ir.BodyIR) -> bool:
-    """Per-day caps (`limit ... per day`, MUE tables), add-ons (rules and tables) and PTP tables on the same day."""
-    across = (ir.LimitIR, ir.AddonIR, ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)
+    """Per-day caps (`limit ... per day`, MUE tables), add-ons (rules and tables) and PTP edits (`pair` rules and
+    tables) on the same day."""
+    across = (ir.LimitIR, ir.AddonIR, ir.PairIR, ir.TableLimitIR, ir.TableAddonIR, ir.TablePairIR)
     return isinstance(body, across) and body.scope.extent == "day"
 
 

@@ -173,24 +173,41 @@ def bundle(rule: ir.RuleIR, body: ir.BundleIR, claim: Claim, lines: Sequence[Lin
     return fired
 
 
-def pair(rule: ir.RuleIR, body: ir.PairIR, claim: Claim, lines: Sequence[Line]) -> list[Fired]:
-    """Each column-2 line sharing its scope with a column-1 line, unless one of the two carries a bypass."""
+def pair(
+    rule: ir.RuleIR, body: ir.PairIR, claim: Claim, lines: Sequence[Line], earlier: Sequence[EarlierLine] = ()
+) -> list[Fired]:
+    """Each column-2 line sharing its scope with a column-1 line, unless one of the two carries a bypass.
+
+    On the same day, a column-1 line of an earlier claim in the scope denies too; the claim's own lowest-numbered
+    column-1 line names the edit, else the earlier claims' first (by claim id, then line number).
+    """
     fired = []
     for line in lines:
-        if line.code not in body.column2.members:
+        if line.code not in body.column2.members or not body.bypass.isdisjoint(line.modifiers):
             continue
         anchors = [
             other for other in lines
             if other.code in body.column1.members and other.line != line.line
-            and together(body.scope, claim, line, other)
-            and body.bypass.isdisjoint(line.modifiers) and body.bypass.isdisjoint(other.modifiers)
+            and together(body.scope, claim, line, other) and body.bypass.isdisjoint(other.modifiers)
+        ]
+        before = [
+            other for other in earlier
+            if other.code in body.column1.members and beside(body.scope, claim, line, other)
+            and body.bypass.isdisjoint(other.modifiers)
         ]
         if anchors:
             anchor = min(anchors, key=lambda other: other.line)
-            facts = f"{line.code} is not paid with {anchor.code} (line {anchor.line}) {body.scope.describe()}"
-            if body.bypass:
-                facts += f" and neither line carries a bypass modifier ({', '.join(sorted(body.bypass))})"
-            fired.append(Fired(line.line, facts))
+            where = f"line {anchor.line}"
+            code = anchor.code
+        elif before:
+            code = min(before, key=lambda other: (other.claim_id, other.line)).code
+            where = "on an earlier claim"
+        else:
+            continue
+        facts = f"{line.code} is not paid with {code} ({where}) {body.scope.describe()}"
+        if body.bypass:
+            facts += f" and neither line carries a bypass modifier ({', '.join(sorted(body.bypass))})"
+        fired.append(Fired(line.line, facts))
     return fired
 
 
@@ -225,7 +242,8 @@ def holds(cond: ir.CondIR, claim: Claim, line: Line) -> bool:
 def evaluate(
     rule: ir.RuleIR, claim: Claim, lines: Sequence[Line], earlier: Sequence[EarlierLine] = ()
 ) -> list[Fired]:
-    """What a written rule other than an add-on says about the lines it sees (a per-day cap: and earlier claims')."""
+    """What a written rule other than an add-on says about the lines it sees (a per-day cap or a pair: and earlier
+    claims')."""
     body = rule.body
     if isinstance(body, ir.LimitIR):
         return limit(rule, body, claim, lines, earlier)
@@ -234,6 +252,6 @@ def evaluate(
     if isinstance(body, ir.BundleIR):
         return bundle(rule, body, claim, lines)
     if isinstance(body, ir.PairIR):
-        return pair(rule, body, claim, lines)
+        return pair(rule, body, claim, lines, earlier)
     assert isinstance(body, ir.WhenIR), "add-ons are evaluated against the lines that stand"
     return when(rule, body, claim, lines)

@@ -269,9 +269,14 @@ def merged(line: Line, tables: list[tuple[ir.PolicyIR, ir.RuleIR]]) -> bool:
 
 
 def replaced_row(
-    line: Line, rule: ir.RuleIR, lines: Sequence[Line], tables: list[tuple[ir.PolicyIR, ir.RuleIR]]
+    line: Line, rule: ir.RuleIR, claim: Claim, lines: Sequence[Line], tables: list[tuple[ir.PolicyIR, ir.RuleIR]],
+    earlier: Sequence[EarlierLine] = (),
 ) -> str:
-    """`; replaces cms-mue/mue's row for 99601 (MUE 0, MAI 3)`: the first base table row in force the line names."""
+    """`; replaces cms-mue/mue's row for 99601 (MUE 0, MAI 3)`: the first base table row in force the line names.
+
+    A pair is looked for with the claim's lines, then with the earlier claims' lines of the day (by claim id, then
+    line number) that the rule reaches: its billing provider's for `by the same provider`, else any provider's.
+    """
     for base, table_rule in tables:
         if not in_force(table_rule, line.date):
             continue
@@ -288,11 +293,16 @@ def replaced_row(
         if isinstance(data, PtpTable):
             assert isinstance(rule.body, ir.PairIR)
             either = rule.body.column1.members | rule.body.column2.members
-            for other in lines:
+            reached = [
+                other for other in sorted(earlier, key=lambda other: (other.claim_id, other.line))
+                if rule.body.scope.provider != "billing" or other.billing_provider == claim.billing_provider
+            ]
+            candidates: list[Line | EarlierLine] = [*lines, *reached]
+            for other in candidates:
                 if other.code not in either:
                     continue
                 pair_rows = data.rows.get(other.code, {}).get(line.code, ())
                 held = next((row for row in pair_rows if row_in_force(row.start, row.end, line.date)), None)
-                if held is not None and other.line != line.line and other.date == line.date:
+                if held is not None and (other is not line) and other.date == line.date:
                     return f"; replaces {name}'s row {other.code}/{line.code} (modifier indicator {held.indicator})"
     return ""

@@ -30,6 +30,8 @@ __all__ = [
     "member_age",
     "mue_verdicts",
     "addon_verdicts",
+    "billed_at",
+    "naming_order",
     "pair_verdicts",
     "rank_verdicts",
     "rendering_provider",
@@ -491,8 +493,21 @@ def pair_verdicts(
     return verdicts
 
 
+def naming_order(line: Line) -> tuple[bool, int]:
+    """Which of several lines names an edit: the claim's own first, lowest number first; then earlier claims'.
+
+    Earlier claims' lines are numbered -1, -2, ... in order of claim id, then line number (engine.add_prior_lines).
+    """
+    return line.line < 0, abs(line.line)
+
+
+def billed_at(line: Line) -> str:
+    """Where a line naming an edit was billed, for its message: `line 3`, or `on an earlier claim`."""
+    return f"line {line.line}" if line.line > 0 else "on an earlier claim"
+
+
 def _names_the_edit(line: Line, held: Line) -> bool:
-    """Whether `line` rather than `held` names a pair edit: the claim's own lines first, lowest number first."""
+    """Whether `line` rather than `held` names a pair edit: `naming_order` written out, as it runs per pair held."""
     return (line.line < 0, abs(line.line)) < (held.line < 0, abs(held.line))
 
 
@@ -515,7 +530,7 @@ def _pair_text(first: Line, second: Line, row: PtpRow, where: str, name: str) ->
     else:
         bypass = "modifier indicator 1 and neither line carries an NCCI bypass modifier (59, XE, XS, XP, XU, ...)"
     because = f"; rationale: {row.rationale}" if row.rationale else ""
-    anchor = f"line {first.line}" if first.line > 0 else "on an earlier claim"
+    anchor = billed_at(first)
     return (
         f"{second.code} on {second.date} is not paid with {first.code} ({anchor}){where}"
         f" ({bypass}{because}; table {name} line {row.line})"

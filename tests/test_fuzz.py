@@ -89,7 +89,7 @@ def seed_claim(*lines: tuple[int, str, int]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("invariant", "policy", "edit", "claim"),
     [
-        (ORDER, HOME, ("anchor = min(found, key=lambda other: other.line)", "anchor = found[-1]"),
+        (ORDER, HOME, ("anchor = min(found, key=rt.naming_order)", "anchor = found[-1]"),
          seed_claim((1, "A4221", 1), (2, "S9325", 1), (3, "S9500", 1))),
         (ADDON, HOME, ("if not any(n != line.line for n in present", "if any(n != line.line for n in present"),
          seed_claim((1, "99602", 1))),

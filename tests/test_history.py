@@ -172,6 +172,28 @@ def test_only_earlier_claims_of_the_same_plan_count(engine: policyc.Engine) -> N
     assert statuses(engine.check(claim("MCR-3", ("96366", 1)))) == {1: "denied CO-107"}  # no Medicare primary
 
 
+# Found by an independent review on 2026-12-02: the Medicaid example replaces the national row 96360/96523 with a
+# written `pair` rule (to let 59 or XU through), and written pair rules looked at one claim only, so replacing the
+# row lost its edit across claims. A written pair rule on the same day now looks across claims as a PTP table does.
+def test_a_payer_pair_rule_replacing_a_national_row_looks_across_claims_too(tmp_path: Path) -> None:
+    payer = policyc.load(CMS, "examples/cms/medicaid-ncci-2024q3.pol")
+    engine = policyc.Engine(payer.policies, history=SqliteHistory(tmp_path / "h.db"))
+    medicaid = {"plan": "medicaid"}
+    assert statuses(engine.check(claim("A", ("96360", 1), **medicaid))) == {1: "paid"}
+    second = engine.check(claim("B", ("96523", 1), **medicaid))
+    assert statuses(second) == {1: "denied CO-236"}
+    [finding] = second.lines[0].findings
+    assert finding.rule == "medicaid-ncci-2024q3/flush-with-infusion"
+    assert "96523 is not paid with 96360 (on an earlier claim) on the same day by the same provider" in finding.message
+    assert "replaces cms-ptp-practitioner-2024q3/ptp's row 96360/96523 (modifier indicator 0)" in finding.message
+    # The payer's bypass, which the national row (indicator 0) does not allow, works across claims too.
+    assert statuses(engine.check(with_modifiers(claim("C", ("96523", 1), **medicaid), 1, "XU"))) == {1: "paid"}
+    # Another provider's column 1 line denies nothing, and a later one does not reach back; resubmitted, D meets it.
+    assert statuses(engine.check(claim("D", ("96523", 1), provider="1111111112", **medicaid))) == {1: "paid"}
+    assert statuses(engine.check(claim("E", ("96360", 1), provider="1111111112", **medicaid))) == {1: "paid"}
+    assert statuses(engine.check(claim("D", ("96523", 1), provider="1111111112", **medicaid))) == {1: "denied CO-236"}
+
+
 def test_resubmitting_a_claim_replaces_its_lines(engine: policyc.Engine, history: SqliteHistory) -> None:
     engine.check(claim("A", ("99213", 2)))
     # Checking A again does not count A's own earlier lines against it.

@@ -74,7 +74,7 @@ def rule_4_per_diem_bundle(bucket, claim, standing):
         if line.code in R4_BUNDLED:
             found = [other for other in groups.get((line.date, claim.billing_provider), ()) if other.line != line.line]
             if found:
-                anchor = min(found, key=lambda other: other.line)
+                anchor = min(found, key=rt.naming_order)
                 verdicts.append(rt.Verdict(line.line, f'{line.code} is included in {anchor.code} (line {anchor.line}) on the same day by the same provider'))
     return verdicts
 
