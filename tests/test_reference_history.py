@@ -192,9 +192,11 @@ def test_national_tables_agree_across_claims(sequence: ClaimSequence) -> None:
 
 # Rendering-provider scopes, scopes of any provider, a cut back, and per-claim rules that must not look across:
 # `per claim` and `on the same claim`, and the written rule kinds docs/tables.md section 6 keeps to the claim
-# alone (`bundle`, `sequence`, written `pair`, `when`). Those deny or review lines the cross-claim rules count
-# on later claims: a visit bundled into a per diem, a 96365 paired away by a push and a visit with SH are
-# denied, so they support no add-on and use no cap later; a visit or an infusion sent to review still stands.
+# alone (`bundle`, `sequence`, `when`), beside written `pair` rules on the same day (which look across, as a PTP
+# table does; one by rendering provider, one of any provider). They deny or review lines the cross-claim rules
+# count on later claims: a visit bundled into a per diem, a 96365 paired away by a push, a 96367 (a primary of
+# the add-on table's 96368) paired away and a visit with SH are denied, so they support no add-on and use no cap
+# later; a visit or an infusion sent to review still stands.
 SCOPED = {
     "mue.csv": "hcpcs_code,mue_value,mai,mue_rationale\n96360,1,3,Clinical\n96523,2,2,\n36591,1,1,\n96367,3,3,\n",
     "aoc.csv": "add_on_code,primary_code,aoc_edit_type\n96368,96367,1\n96368,96366,1\n96375,CCCCC,2\n",
@@ -224,6 +226,8 @@ SCOPED = {
         'rule push-drip "the infusion is not paid with a push of the same nurse":\n'
         "  pair 96374 with 96365 on the same day by the same rendering provider unless modifier 59 or XU\n"
         "  deny CO-97 M80\n"
+        'rule sequential "a sequential infusion is not paid with an additional hour, of any provider":\n'
+        "  pair 96366 with 96367 on the same day deny CO-97 M80\n"
         'rule long-drip: when line.code in 96365, 96366 and line.units >= 2 review "two hours of infusion or more"\n'
         'rule second-nurse: when line.code in 99601 and line.rendering_provider = "1333333330" review "another nurse"\n'
     ),
@@ -317,9 +321,9 @@ def assert_statuses(scoped: Path, sequence: ClaimSequence, statuses: list[list[s
     assert_agree_in_order(*scoped_engines(scoped), sequence)
 
 
-# `bundle`, `sequence`, written `pair` and `when` look at the claim alone (docs/tables.md section 6), yet what
-# they deny on one claim stood for nothing on later ones, and what they send to review stood (docs/language.md
-# section 4.1: a line sent to review still stands).
+# `bundle`, `sequence` and `when` look at the claim alone, a written `pair` on the same day across claims too
+# (docs/tables.md section 6); what they deny on one claim stands for nothing on later ones, and what they send to
+# review stands (docs/language.md section 4.1: a line sent to review still stands).
 @pytest.mark.parametrize(
     ("sequence", "statuses"),
     [
@@ -332,12 +336,38 @@ def assert_statuses(scoped: Path, sequence: ClaimSequence, statuses: list[list[s
             id="bundle",
         ),
         pytest.param(
-            # A's push pairs its 96365 away, so B's 96366 has no primary; C's 96365 is not paired with A's push,
-            # uses the cap of 2 a day alone (A's denied line uses none), goes to review and supports D's 96366.
+            # A's push pairs its 96365 away, so B's 96366 has no primary; C's 96365, another nurse's (out of the
+            # pair's scope, on this claim or any), uses the cap of 2 a day alone (A's denied line uses none), goes
+            # to review and supports D's 96366 of the same nurse.
             [home("A", service(1, "96374"), service(2, "96365")), home("B", service(1, "96366")),
-             home("C", service(1, "96365", 2)), home("D", service(1, "96366"))],
+             home("C", service(1, "96365", 2), rendering_provider="1222222220"),
+             home("D", service(1, "96366"), rendering_provider="1222222220")],
             [["paid", "denied"], ["denied"], ["review"], ["paid"]],
             id="pair",
+        ),
+        pytest.param(
+            # A's push denies B's 96365 from an earlier claim, so C's 96366 has no primary; D's 96365 with XU
+            # bypasses the pair and supports E's 96366.
+            [home("A", service(1, "96374")), home("B", service(1, "96365")), home("C", service(1, "96366")),
+             home("D", service(1, "96365", 1, "XU")), home("E", service(1, "96366"))],
+            [["paid"], ["denied"], ["denied"], ["paid"], ["paid"]],
+            id="pair-across-claims",
+        ),
+        pytest.param(
+            # The pair does not reach back to A's paid 96365; A resubmitted meets B's push.
+            [home("A", service(1, "96365")), home("B", service(1, "96374")), home("A", service(1, "96365"))],
+            [["paid"], ["paid"], ["denied"]],
+            id="pair-does-not-reach-back",
+        ),
+        pytest.param(
+            # A's 96367 is paired away by a 96366 that does not stand itself (on one claim a pair needs no standing
+            # line), so neither supports B's 96368; C's 96366, of another billing provider, stands, denies D's
+            # 96367 (a pair of any provider) and supports E's 96368.
+            [home("A", service(1, "96366"), service(2, "96367")), home("B", service(1, "96368")),
+             home("C", service(1, "96365"), service(2, "96366"), billing_provider="1111111112"),
+             home("D", service(1, "96367")), home("E", service(1, "96368"))],
+            [["denied", "denied"], ["denied"], ["paid", "paid"], ["denied"], ["paid"]],
+            id="pair-of-any-provider",
         ),
         pytest.param(
             # B's SH per diem is the only one on its claim (rank 2nd admits none); A's per diem does not count.
@@ -356,7 +386,7 @@ def assert_statuses(scoped: Path, sequence: ClaimSequence, statuses: list[list[s
         ),
     ],
 )
-def test_written_rules_look_at_the_claim_alone_and_what_they_deny_stands_for_nothing_later(
+def test_written_rules_beside_history_and_what_they_deny_stands_for_nothing_later(
     scoped: Path, sequence: ClaimSequence, statuses: list[list[str]]
 ) -> None:
     assert_statuses(scoped, sequence, statuses)
