@@ -77,6 +77,9 @@ class NodeBuilder(Transformer[Token, n.Policy]):
     def plans(self, meta: Meta, children: list[tuple[str, ...]]) -> n.HeaderField:
         return n.HeaderField("plans", children[0], span=meta_span(meta))
 
+    def claim_types(self, meta: Meta, children: list[tuple[str, ...]]) -> n.HeaderField:
+        return n.HeaderField("claims", children[0], span=meta_span(meta))
+
     def plan_list(self, meta: Meta, children: list[Token]) -> tuple[str, ...]:
         return tuple(str(c) for c in children)
 

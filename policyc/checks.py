@@ -7,13 +7,14 @@ from collections.abc import Iterable
 
 from policyc import nodes as n
 from policyc import refdata
+from policyc.claims import CLAIM_TYPES
 from policyc.codes import CODE_SHAPE_HELP, MODIFIER_SHAPE_HELP, code_shape, is_modifier, range_problem
 from policyc.diagnostics import DiagnosticSink
 from policyc.fields import FIELDS
 from policyc.lower import evaluate_set, ordinal_label
 from policyc.source import Span
 
-HEADER_FIELDS = ("payer", "source", "plans", "effective", "extends")
+HEADER_FIELDS = ("payer", "source", "plans", "claims", "effective", "extends")
 REQUIRED_HEADER = {"plans": "plans all", "effective": "effective 2025-01-01"}
 NEEDS_SCOPE = (n.Addon, n.Bundle, n.Pair, n.Sequence, n.TableAddon, n.TablePair)
 SCOPE_EXAMPLE = "a scope such as `on the same day by the same provider`"
@@ -73,6 +74,12 @@ class Checker:
             plans = field.value
             if isinstance(plans, tuple) and "all" in plans and len(plans) > 1:
                 self.sink.error("POL210", field.span, "`all` already covers every plan", "write `plans all` alone")
+        for field in policy.header_values("claims"):
+            kinds = field.value if isinstance(field.value, tuple) else ()
+            unknown = [kind for kind in kinds if kind not in CLAIM_TYPES]
+            if unknown:
+                fix = "write `claims professional`, `claims institutional` or both; without the line, every claim"
+                self.sink.error("POL210", field.span, f"`{unknown[0]}` is not a claim type", fix)
         for field in policy.header_values("effective"):
             if isinstance(field.value, n.DateRange):
                 self.check_date_range(field.value)

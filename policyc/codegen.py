@@ -415,6 +415,8 @@ class Generator:
         w.line(f"payer={p.payer!r},")
         w.line(f"source_document={p.source_document!r},")
         w.line(f"plans={py_set(p.plans) if p.plans is not None else None},")
+        if p.claim_types is not None:  # only when given, so policies without the line compile as they did
+            w.line(f"claim_types={py_set(p.claim_types)},")
         w.line(f"start={py_date(p.start)},")
         w.line(f"end={py_date(p.end)},")
         w.line(f"path={p.path!r},")

@@ -190,7 +190,7 @@ class Engine:
     def __init__(self, policies: Sequence[CompiledPolicy], history: ClaimHistory | None = None) -> None:
         self.policies = tuple(policies)
         self.history = history
-        self._indexes: dict[str, PlanIndex] = {}
+        self._indexes: dict[tuple[str, str], PlanIndex] = {}  # (plan, claim type) -> its index
         self._lock = threading.Lock()
         known = {policy.id for policy in self.policies}
         for policy in self.policies:
@@ -202,14 +202,20 @@ class Engine:
         for policy in self.policies:
             yield from policy.rules
 
-    def index_for(self, plan: str) -> PlanIndex:
-        """The dispatch index for a plan, built on first use."""
-        index = self._indexes.get(plan)
+    def index_for(self, plan: str, claim_type: str = "professional") -> PlanIndex:
+        """The dispatch index for a plan and a claim type, built on first use.
+
+        A policy with a `claims` line is left out for claims of other types, and so are the rules it would
+        hand down through `extends`.
+        """
+        key = (plan, claim_type)
+        index = self._indexes.get(key)
         if index is None:
             with self._lock:
-                index = self._indexes.get(plan)
+                index = self._indexes.get(key)
                 if index is None:
-                    index = self._indexes[plan] = PlanIndex.build(plan_rules(self.policies, plan))
+                    applicable = [policy for policy in self.policies if policy.covers_claim_type(claim_type)]
+                    index = self._indexes[key] = PlanIndex.build(plan_rules(applicable, plan))
         return index
 
     def check(self, claim: Claim | Mapping[str, object]) -> ClaimResult:
@@ -227,7 +233,7 @@ class Engine:
             yield rejected(claim) if isinstance(claim, Rejection) else self.check(claim)
 
     def _adjudicate(self, claim: Claim) -> ClaimResult:
-        index = self._indexes.get(claim.plan) or self.index_for(claim.plan)
+        index = self._indexes.get((claim.plan, claim.claim_type)) or self.index_for(claim.plan, claim.claim_type)
         buckets = index.work(claim.lines)
         if self.history is None:
             return judge(claim, index, buckets, ())

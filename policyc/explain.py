@@ -67,7 +67,7 @@ class Explainer:
 
     def explain(self, claim: Claim) -> tuple[ClaimResult, list[LineExplanation]]:
         result = self.engine.check(claim)
-        buckets = self.engine.index_for(claim.plan).buckets(claim.lines)
+        buckets = self.engine.index_for(claim.plan, claim.claim_type).buckets(claim.lines)
         looked: dict[int, list[CompiledRule]] = {}
         for rule, bucket in buckets.items():
             for line in bucket:

@@ -21,8 +21,8 @@ from pygments.token import (
 NAME = r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*"
 END_OF_WORD = r"(?![\w.-])"  # `per` is a keyword, `per-diem-bundle` a name; `line` a keyword, `line.units` a field
 KEYWORDS = (
-    "policy", "payer", "source", "plans", "effective", "until", "codes", "except", "rule", "addon", "requires",
-    "limit", "to", "units", "unit", "per", "line", "day", "claim", "sequence", "with", "without", "bundle",
+    "policy", "payer", "source", "plans", "claims", "effective", "until", "codes", "except", "rule", "addon",
+    "requires", "limit", "to", "units", "unit", "per", "line", "day", "claim", "sequence", "with", "without", "bundle",
     "into", "pair", "unless", "modifier", "when", "on", "the", "same", "by", "provider", "rendering", "rationale",
     "has", "diagnosis", "test", "plan", "expect", "all",
 )

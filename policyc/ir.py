@@ -276,6 +276,7 @@ class PolicyIR:
     code_sets: tuple[CodeSetIR, ...]
     rules: tuple[RuleIR, ...]
     extends: tuple[str, ...] = ()  # the ids of the policies whose rules and tables this one starts from
+    claim_types: frozenset[str] | None = None  # None: claims of every type
 
     @property
     def tables(self) -> tuple[TableIR, ...]:

@@ -58,6 +58,7 @@ class Lowerer:
         dates = self._header("effective")
         assert isinstance(plans, tuple) and isinstance(dates, n.DateRange)
         payer, source_document = self._header("payer"), self._header("source")
+        claim_types = self._header("claims")
         extends = self._header("extends")
         return ir.PolicyIR(
             id=self.policy.id,
@@ -65,6 +66,7 @@ class Lowerer:
             payer=payer if isinstance(payer, str) else None,
             source_document=source_document if isinstance(source_document, str) else None,
             plans=None if "all" in plans else frozenset(plans),
+            claim_types=frozenset(claim_types) if isinstance(claim_types, tuple) else None,
             start=dates.start,
             end=dates.end,
             path=self.source.name,

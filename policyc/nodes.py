@@ -433,7 +433,7 @@ class TestCase:
 class HeaderField:
     """One header line: `payer "..."`, `plans all`, `effective 2024-10-07`."""
 
-    name: str  # "payer", "source", "plans", "effective" or "extends"
+    name: str  # "payer", "source", "plans", "claims", "effective" or "extends"
     value: str | tuple[str, ...] | DateRange
     span: Span = _span()
 

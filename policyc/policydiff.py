@@ -122,6 +122,7 @@ def header_facts(policy: ir.PolicyIR) -> dict[str, str]:
         "payer": policy.payer or "",
         "source": policy.source_document or "",
         "plans": "all" if policy.plans is None else ", ".join(sorted(policy.plans)),
+        "claims": "all" if policy.claim_types is None else ", ".join(sorted(policy.claim_types)),
         "dates": _dates(policy.start, policy.end),
         "extends": ", ".join(policy.extends),
     }

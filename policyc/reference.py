@@ -15,7 +15,7 @@ from policyc.compiler import find_policy_files, read_source, to_ir
 from policyc.diagnostics import Diagnostic, PolicyError
 from policyc.parser import parse
 from policyc.reference_history import EarlierLine, ReferenceHistory, looks_across
-from policyc.reference_rules import Fired, addon, covers, evaluate, in_force
+from policyc.reference_rules import Fired, addon, covers, evaluate, in_force, of_its_types
 from policyc.reference_tables import (
     TABLE_KIND,
     Replacement,
@@ -52,7 +52,8 @@ class Adjudication:
     """One claim against the loaded policies: which policies apply to it, on which dates, and what rows are replaced."""
 
     def __init__(self, policies: Sequence[ir.PolicyIR], claim: Claim, earlier: Sequence[EarlierLine] = ()) -> None:
-        self.policies = tuple(policies)
+        # A policy with a `claims` line does not exist for claims of other types, nor for those extending it.
+        self.policies = tuple(policy for policy in policies if of_its_types(policy, claim))
         self.claim = claim
         self.earlier = tuple(earlier)  # the standing lines of the member's earlier claims (docs/tables.md 6)
         self.by_id = {policy.id: policy for policy in self.policies}

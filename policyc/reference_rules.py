@@ -39,6 +39,11 @@ def covers(policy: ir.PolicyIR, claim: Claim) -> bool:
     return policy.plans is None or claim.plan in policy.plans
 
 
+def of_its_types(policy: ir.PolicyIR, claim: Claim) -> bool:
+    """Whether the claim is of a type the policy's `claims` line names (every type, without one)."""
+    return policy.claim_types is None or claim.claim_type in policy.claim_types
+
+
 def in_force(rule: ir.RuleIR, day: datetime.date) -> bool:
     return rule.start <= day and (rule.end is None or day <= rule.end)
 

@@ -189,9 +189,13 @@ class CompiledPolicy:
     rules: tuple[CompiledRule, ...]
     python_source: str = attrs.field(default="", repr=False)
     extends: tuple[str, ...] = ()  # the ids of the policies whose rules and tables this one starts from
+    claim_types: frozenset[str] | None = None  # None: claims of every type
 
     def covers_plan(self, plan: str) -> bool:
         return self.plans is None or plan in self.plans
+
+    def covers_claim_type(self, claim_type: str) -> bool:
+        return self.claim_types is None or claim_type in self.claim_types
 
 
 @attrs.frozen

@@ -198,7 +198,7 @@ class Runner:
     def observe(self, policy: PolicyUnderTest, test_name: str, claim: Claim, result: ClaimResult) -> None:
         """Note, for each rule of the test's own policy, whether it fired on a line and stayed silent on one."""
         targets = {rule.id: target_codes(rule) for rule in policy.ir.rules}
-        for rule, bucket in self.engine.index_for(claim.plan).buckets(claim.lines).items():
+        for rule, bucket in self.engine.index_for(claim.plan, claim.claim_type).buckets(claim.lines).items():
             if rule.policy_id != policy.ir.id or rule.id not in targets:
                 continue
             codes = targets[rule.id]

@@ -270,6 +270,15 @@ CASES = [
         id="POL210-no-effective",
     ),
     pytest.param(
+        H + "  claims professional, dental\n",
+        H + "  claims professional\n",
+        "POL210",
+        "claims professional, dental",
+        "`dental` is not a claim type",
+        "write `claims professional`, `claims institutional` or both",
+        id="POL210-claim-type",
+    ),
+    pytest.param(
         H + '  payer "A"\n  payer "B"\n',
         H + '  payer "A"\n',
         "POL210",

@@ -342,6 +342,24 @@ def test_a_result_pickles_whether_or_not_its_lines_were_read(tmp_path: Path, rea
     assert copy.to_dict() == result.to_dict()
 
 
+def test_a_policy_of_one_claim_type_leaves_the_others_alone() -> None:
+    base = policyc.compile_text(
+        "policy base\n  plans all\n  claims professional\n  effective 2025-01-01\n"
+        "rule cap: limit 99601 to 1 unit per line deny CO-151\n", "base.pol",
+    )
+    extending = policyc.compile_text(
+        "policy ext\n  plans all\n  effective 2025-01-01\n  extends base\n"
+        "rule visit-cap: limit 99602 to 1 unit per line deny CO-151\n", "ext.pol",
+    )
+    engine = Engine([base, extending])
+    over = claim("99601 x2", "99602 x2")
+    assert statuses(engine, over) == ["denied", "denied"]  # a claim without a type is professional
+    assert statuses(engine, {**over, "claim_type": "professional"}) == ["denied", "denied"]
+    # The base's rule applies neither directly nor through `extends`; the extending policy's own rule does.
+    assert statuses(engine, {**over, "claim_type": "institutional"}) == ["paid", "denied"]
+    assert engine.index_for("commercial", "institutional") is not engine.index_for("commercial")
+
+
 def test_a_plan_index_that_starts_afresh_when_full_judges_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

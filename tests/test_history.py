@@ -194,6 +194,17 @@ def test_a_payer_pair_rule_replacing_a_national_row_looks_across_claims_too(tmp_
     assert statuses(engine.check(claim("D", ("96523", 1), provider="1111111112", **medicaid))) == {1: "denied CO-236"}
 
 
+def test_the_practitioner_tables_leave_an_institutional_claim_to_other_tables(engine: policyc.Engine) -> None:
+    # Found by an independent review on 2026-12-02: the practitioner row 96360/99211 (indicator 0) denied an
+    # outpatient hospital claim's 99211-25, which the hospital table's row (indicator 1) lets through.
+    outpatient = {**claim("A", ("96360", 1), ("99211", 1), ("99213", 3), ("99602", 1)), "claim_type": "institutional"}
+    outpatient["lines"][1]["modifiers"] = ["25"]
+    # No practitioner PTP or MUE edit; the add-on table serves both settings: 99602 still needs 99601.
+    assert statuses(engine.check(outpatient)) == {1: "paid", 2: "paid", 3: "paid", 4: "denied CO-107"}
+    professional = {**outpatient, "claim_id": "B", "claim_type": "professional"}
+    assert "CO-236" in statuses(engine.check(professional))[2]
+
+
 def test_resubmitting_a_claim_replaces_its_lines(engine: policyc.Engine, history: SqliteHistory) -> None:
     engine.check(claim("A", ("99213", 2)))
     # Checking A again does not count A's own earlier lines against it.

@@ -412,7 +412,7 @@ def test_command_lints_the_national_policies_without_crashing() -> None:
     result = CliRunner().invoke(lint_command, ["policies/cms", "examples/cms"])
     assert result.exit_code == 1, result.output
     assert result.stderr.strip() == "1 warning in 4 files"
-    assert "policies/cms/ptp-practitioner-2024q3.pol:18:8: warning[POL504]" in result.stdout
+    assert "policies/cms/ptp-practitioner-2024q3.pol:19:8: warning[POL504]" in result.stdout
 
 
 def test_command_exits_1_and_prints_errors_when_a_file_does_not_compile(tmp_path: Path) -> None:

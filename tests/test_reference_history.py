@@ -119,6 +119,8 @@ def claim_sequences(
         rendering = draw(st.sampled_from(RENDERING))
         if rendering is not None:
             claim["rendering_provider"] = rendering
+        if draw(st.integers(0, 9)) == 0:
+            claim["claim_type"] = "institutional"  # the national MUE and PTP policies edit professional claims only
         sequence.append(claim)
     return sequence
 

@@ -510,7 +510,7 @@ def test_findings_say_which_row_and_mai_3_is_appealable(tmp_path: Path) -> None:
         "table mue_practitioner_2024-07-01.csv line 10054)"
     )
     assert (immunisation.appealable, mileage.appealable) == (False, False)
-    assert (em.carc, em.rarc, em.source) == ("151", ("N362",), "policies/cms/mue-practitioner-2024q3.pol:16")
+    assert (em.carc, em.rarc, em.source) == ("151", ("N362",), "policies/cms/mue-practitioner-2024q3.pol:17")
 
 
 # ------------------------------------------------------------------ compiled form and cache
