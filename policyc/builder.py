@@ -80,7 +80,7 @@ class NodeBuilder(Transformer[Token, n.Policy]):
     def claim_types(self, meta: Meta, children: list[tuple[str, ...]]) -> n.HeaderField:
         return n.HeaderField("claims", children[0], span=meta_span(meta))
 
-    def plan_list(self, meta: Meta, children: list[Token]) -> tuple[str, ...]:
+    def name_list(self, meta: Meta, children: list[Token]) -> tuple[str, ...]:
         return tuple(str(c) for c in children)
 
     def effective(self, meta: Meta, children: list[Token]) -> n.HeaderField:
