@@ -354,11 +354,7 @@ def mue_verdicts(
             if total > row.value:
                 verdicts.extend(_over_the_day(found, row, total, where, table.name, cutting))
         elif found.units > row.value:
-            if cutting:
-                verdicts.extend(_over_the_day((found,), row, found.units, where, table.name, cutting))
-            else:  # as `_over_the_day` would, without its call and list: a lone line over is the usual denial
-                message = Message(_day_over_text, (found,), row, found.units, where, table.name)
-                verdicts.append(Verdict(found.line, message, None, row.mai == 3))
+            verdicts.extend(_over_the_day((found,), row, found.units, where, table.name, cutting))
     return verdicts
 
 
