@@ -12,7 +12,7 @@ import attrs
 
 from policyc.claims import Claim, Line, Rejection, parse_claim
 from policyc.results import ClaimResult, FindingTemplate, Judgement
-from policyc.runtime import CompiledPolicy, CompiledRule, Override, TableKey, Verdict, Window
+from policyc.runtime import CompiledPolicy, CompiledRule, Evaluate, Override, TableKey, Verdict, Window
 from policyc.tables import AocTable, MueTable, PtpTable, in_force
 
 if TYPE_CHECKING:
@@ -23,6 +23,26 @@ NOTHING_STANDS: frozenset[int] = frozenset()
 
 # How many dates of service (and sets of table rules) a plan index remembers, before it starts afresh.
 IN_FORCE_MEMORY = 4096
+
+
+@attrs.frozen(eq=False)
+class TablesInForce:
+    """The table rules in force on a date, as `judge_tables` runs them: add-on rules after the others."""
+
+    rules: tuple[CompiledRule, ...]
+    # (evaluate, template) of each rule other than an add-on rule: read once here, not once per claim
+    firsts: tuple[tuple[Evaluate, FindingTemplate], ...]
+    addons: tuple[tuple[CompiledRule, FindingTemplate], ...]
+    # bits of the codes on a claim (`PlanIndex.table_bits`) -> these rules less those no code triggers
+    triggered: dict[int, TablesInForce] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, rules: tuple[CompiledRule, ...], templates: Mapping[CompiledRule, FindingTemplate]) -> TablesInForce:
+        return cls(
+            rules,
+            tuple((rule.evaluate, templates[rule]) for rule in rules if rule.kind != "addon"),
+            tuple((rule, templates[rule]) for rule in rules if rule.kind == "addon"),
+        )
 
 
 @attrs.frozen
@@ -50,6 +70,9 @@ class PlanIndex:
     _out_of_force: dict[datetime.date, frozenset[CompiledRule]] = attrs.field(factory=dict, init=False)
     # bits -> the table rules they stand for, in `table_rules` order; filled as sets of codes come
     _rules_of_bits: dict[int, tuple[CompiledRule, ...]] = attrs.field(factory=dict, init=False)
+    # date of service -> the table rules in force that day; dates with the same rules share one record
+    _tables_on: dict[datetime.date, TablesInForce] = attrs.field(factory=dict, init=False)
+    _tables_alike: dict[tuple[CompiledRule, ...], TablesInForce] = attrs.field(factory=dict, init=False)
 
     @table_bits.default
     def _code_bits(self) -> dict[str, int]:
@@ -136,6 +159,53 @@ class PlanIndex:
             if found:
                 work[rule] = found
         return work
+
+    def tables_in_force(self, lines: Sequence[Line]) -> TablesInForce | None:
+        """The table rules in force on the dates of a claim's lines, or None when they differ from date to date.
+
+        For a plan of table rules alone (`has_written` false), these are what `judge_tables` runs over the lines.
+        """
+        day = lines[0].date
+        tables = self._tables_on.get(day)
+        if tables is None:
+            tables = self._tables_of_day(day)
+        code_bits = self.table_bits
+        bits = 0
+        for line in lines:  # one loop for codes and dates: each extra pass costs a call on a short claim
+            bits |= code_bits.get(line.code, 0)
+            if line.date != day:
+                other = self._tables_on.get(line.date)
+                if other is None:
+                    other = self._tables_of_day(line.date)
+                if other is not tables:
+                    return None
+        triggered = tables.triggered.get(bits)
+        if triggered is None:
+            triggered = self._triggered(tables, bits)
+        return triggered
+
+    def _triggered(self, tables: TablesInForce, bits: int) -> TablesInForce:
+        """The rules of `tables` whose bits are set: a claim holding none of a rule's codes skips it."""
+        if len(tables.triggered) >= IN_FORCE_MEMORY:
+            tables.triggered.clear()
+        rules = self._table_rules_of(bits)
+        found = tables.triggered[bits] = TablesInForce.of(
+            tuple(rule for rule in tables.rules if rule in rules), self.finding_templates
+        )
+        return found
+
+    def _tables_of_day(self, day: datetime.date) -> TablesInForce:
+        if len(self._tables_on) >= IN_FORCE_MEMORY:
+            self._tables_on.clear()  # threads may race here; at worst a date is worked out twice
+        off = self._off(day)
+        rules = tuple(rule for rule in self.table_rules if rule not in off)
+        tables = self._tables_alike.get(rules)
+        if tables is None:
+            if len(self._tables_alike) >= IN_FORCE_MEMORY:
+                self._tables_alike.clear()
+            tables = self._tables_alike[rules] = TablesInForce.of(rules, self.finding_templates)
+        self._tables_on[day] = tables
+        return tables
 
     def _dispatch(
         self, lines: Sequence[Line], by_code: Mapping[str, tuple[CompiledRule, ...]]
@@ -234,6 +304,10 @@ class Engine:
 
     def _adjudicate(self, claim: Claim) -> ClaimResult:
         index = self._indexes.get((claim.plan, claim.claim_type)) or self.index_for(claim.plan, claim.claim_type)
+        if self.history is None and not index.has_written:
+            tables = index.tables_in_force(claim.lines)
+            if tables is not None:  # the usual national claim: no buckets to make (see `judge_tables`)
+                return judge_tables(claim, tables, index.primaries)
         buckets = index.work(claim.lines)
         if self.history is None:
             return judge(claim, index, buckets, ())
@@ -284,6 +358,57 @@ def judge(
             if last:
                 record(judged, templates[rule], last)
     return ClaimResult(claim.claim_id, "processed", judged=(claim.lines, judged))
+
+
+def judge_tables(claim: Claim, tables: TablesInForce, primaries: frozenset[str] | None) -> ClaimResult:
+    """`judge` for a plan of table rules alone, all in force on every date of the claim, without earlier claims.
+
+    Each table rule looks its lines' codes up in its table anyway, so each takes the claim's lines as they
+    are: there are no buckets to make, and the rules and their templates were paired once per date, not once
+    per claim. The verdicts are `judge`'s, and tests/test_engine.py holds the two to that.
+    """
+    lines = claim.lines
+    judged: dict[int, list[Judgement]] = {}
+    for evaluate, template in tables.firsts:
+        for verdict in evaluate(lines, claim, NOTHING_STANDS):  # `record`, written out: it runs once a rule
+            found = judged.get(verdict.line)
+            if found is None:
+                judged[verdict.line] = [(template, verdict)]
+            else:
+                found.append((template, verdict))
+    if tables.addons:
+        standing = {line.line for line in lines}
+        if judged:
+            standing.difference_update([number for number, found in judged.items() if not stands(found)])
+        if len(tables.addons) == 1:
+            [(rule, template)] = tables.addons
+            last = settle_one(rule, claim, standing, primaries)
+            if last:
+                record(judged, template, last)
+        else:
+            settled = settle_addons([(rule, lines) for rule, _ in tables.addons], claim, standing, primaries)
+            for rule, template in tables.addons:
+                last = settled[rule] if rule in settled else rule.evaluate(lines, claim, standing)
+                if last:
+                    record(judged, template, last)
+    return ClaimResult(claim.claim_id, "processed", judged=(lines, judged))
+
+
+def settle_one(rule: CompiledRule, claim: Claim, standing: set[int], primaries: frozenset[str] | None) -> list[Verdict]:
+    """`settle_addons` for one add-on rule over the claim's lines: its verdicts once nothing more changes."""
+    verdicts = rule.evaluate(claim.lines, claim, standing)
+    if rule.action.kind != "deny":
+        return verdicts
+    while verdicts:
+        again = False
+        for verdict in verdicts:
+            if verdict.line in standing:
+                standing.discard(verdict.line)
+                again = again or primaries is None or claim.line_by_number(verdict.line).code in primaries
+        if not again:
+            return verdicts
+        verdicts = rule.evaluate(claim.lines, claim, standing)
+    return verdicts
 
 
 def settle_addons(

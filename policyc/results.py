@@ -188,14 +188,14 @@ class ClaimResult:
                 for line in self.lines
                 if line.status == "denied"
             }
-        found = {}
+        found: dict[int, frozenset[str]] = {}
         for number, judgements in self._judged.items():
-            if len(judgements) == 1:  # the usual case, with its answer worked out once per rule
-                only = judgements[0][0]
-                if only.denies:
-                    found[number] = only.denied_as
-            elif any(template.denies for template, _ in judgements):
-                found[number] = frozenset().union(*[template.denied_as for template, _ in judgements])
+            denied_as = None  # each denying rule's adjustments, worked out once per rule (`denied_as`)
+            for template, _ in judgements:
+                if template.denies:
+                    denied_as = template.denied_as if denied_as is None else denied_as | template.denied_as
+            if denied_as is not None:
+                found[number] = denied_as
         return found
 
     def line(self, number: int) -> LineResult:

@@ -327,9 +327,10 @@ def mue_verdicts(
     assert isinstance(table.data, MueTable)
     rows = table.data.rows
     verdicts: list[Verdict] = []
-    # (code, scope) -> the line of an MAI 2 or 3 code on one day in the scope, or a list once there are more:
-    # most days hold one line of a code, and it needs neither a list nor a sum.
-    days: dict[tuple[str, object], Line | list[Line]] = {}
+    # (code, scope) -> the first line of an MAI 2 or 3 code on one day in the scope; the lines of the days that
+    # hold more than one go in `more` too. Most days hold one line of a code, needing neither a list nor a sum.
+    days: dict[tuple[str, object], Line] = {}
+    more: dict[tuple[str, object], list[Line]] = {}
     for line in bucket:
         code = line.code
         row = rows.get(code)
@@ -337,24 +338,29 @@ def mue_verdicts(
             continue
         if row.mai != 1:
             day = (code, line.date if key is None else key(line, claim))
-            found = days.get(day)
-            if found is None:
+            first = days.get(day)
+            if first is None:
                 days[day] = line
-            elif isinstance(found, list):
-                found.append(line)
+            elif day in more:
+                more[day].append(line)
             else:
-                days[day] = [found, line]
+                more[day] = [first, line]
         elif line.units > row.value and line.line > 0:
             message = Message(_line_over_text, line, row, table.name)
             verdicts.append(Verdict(line.line, message, min(row.value, line.units) if cutting else None, False))
-    for (code, _), found in days.items():
-        row = rows[code]
-        if isinstance(found, list):
-            total = sum(line.units for line in found)
+    for day, first in days.items():
+        row = rows[day[0]]
+        if more and day in more:
+            lines = more[day]
+            total = sum(line.units for line in lines)
             if total > row.value:
-                verdicts.extend(_over_the_day(found, row, total, where, table.name, cutting))
-        elif found.units > row.value:
-            verdicts.extend(_over_the_day((found,), row, found.units, where, table.name, cutting))
+                verdicts.extend(_over_the_day(lines, row, total, where, table.name, cutting))
+        elif first.units > row.value:
+            if cutting:
+                verdicts.extend(_over_the_day((first,), row, first.units, where, table.name, cutting))
+            else:  # `_over_the_day` written out for the usual denial, one line alone on its day: a call costs
+                message = Message(_day_over_text, (first,), row, first.units, where, table.name)
+                verdicts.append(Verdict(first.line, message, None, row.mai == 3))
     return verdicts
 
 
