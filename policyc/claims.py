@@ -6,6 +6,7 @@ import datetime
 import difflib
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
@@ -31,7 +32,9 @@ class Line:
     """One service line of a claim."""
 
     line: int  # the line number as given on the claim, unique within it
-    code: str
+    # Interned, as the codes of tables are (tables.with_interned_codes): looking a line's code up in a table
+    # then compares two pointers rather than two strings held in different places of memory.
+    code: str = attrs.field(converter=sys.intern)
     modifiers: tuple[str, ...]
     units: int
     date: datetime.date

@@ -61,8 +61,12 @@ class PlanIndex:
     table_triggers: Mapping[CompiledRule, frozenset[str]] = attrs.field(factory=dict)
     # The codes a denying add-on rule may accept as a primary (None: it may accept any line)
     primaries: frozenset[str] | None = frozenset()
+    # The bits of the rules run on every claim: MUE tables. One lists most codes a claim holds (the national
+    # table 14,677), so it is seldom skipped, and its codes would make `table_bits` a dictionary too large to
+    # stay in the processor's cache, read once a line.
+    always_bits: int = attrs.field(init=False)
     # code -> a bit for each table rule it triggers (bit i: table_rules[i]); OR-ing a claim's codes' bits
-    # together is the whole trigger test, one dictionary read per line
+    # together, starting from `always_bits`, is the whole trigger test, one dictionary read per line
     table_bits: Mapping[str, int] = attrs.field(init=False)
     # Whether any written rule needs the per-line dispatch (a plan of tables alone skips it)
     has_written: bool = attrs.field(init=False)
@@ -78,9 +82,15 @@ class PlanIndex:
     def _code_bits(self) -> dict[str, int]:
         bits: dict[str, int] = {}
         for position, rule in enumerate(self.table_rules):
+            if self.always_bits >> position & 1:
+                continue
             for code in self.table_triggers[rule]:
                 bits[code] = bits.get(code, 0) | 1 << position
         return bits
+
+    @always_bits.default
+    def _always_bits(self) -> int:
+        return sum(1 << position for position, rule in enumerate(self.table_rules) if rule.kind == "limit")
 
     @has_written.default
     def _has_written(self) -> bool:
@@ -134,10 +144,10 @@ class PlanIndex:
         code_bits = self.table_bits
         day = lines[0].date
         if len(lines) == 1:  # a third of claims: one line, one code, one date
-            bits = code_bits.get(lines[0].code, 0)
+            bits = code_bits.get(lines[0].code, 0) | self.always_bits
             other_days = False
         else:
-            bits = 0
+            bits = self.always_bits
             other_days = False
             for line in lines:  # one loop for codes and dates: each extra pass costs a call on a short claim
                 bits |= code_bits.get(line.code, 0)
@@ -170,7 +180,7 @@ class PlanIndex:
         if tables is None:
             tables = self._tables_of_day(day)
         code_bits = self.table_bits
-        bits = 0
+        bits = self.always_bits
         for line in lines:  # one loop for codes and dates: each extra pass costs a call on a short claim
             bits |= code_bits.get(line.code, 0)
             if line.date != day:
@@ -357,7 +367,7 @@ def judge(
             last = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
             if last:
                 record(judged, templates[rule], last)
-    return ClaimResult(claim.claim_id, "processed", judged=(claim.lines, judged))
+    return ClaimResult(claim.claim_id, "processed", judged=(claim.lines, judged, None))
 
 
 def judge_tables(claim: Claim, tables: TablesInForce, primaries: frozenset[str] | None) -> ClaimResult:
@@ -369,29 +379,48 @@ def judge_tables(claim: Claim, tables: TablesInForce, primaries: frozenset[str] 
     """
     lines = claim.lines
     judged: dict[int, list[Judgement]] = {}
+    denied: dict[int, frozenset[str]] = {}  # what `ClaimResult.denials` returns, noted as verdicts come
     for evaluate, template in tables.firsts:
-        for verdict in evaluate(lines, claim, NOTHING_STANDS):  # `record`, written out: it runs once a rule
-            found = judged.get(verdict.line)
-            if found is None:
-                judged[verdict.line] = [(template, verdict)]
-            else:
-                found.append((template, verdict))
+        verdicts = evaluate(lines, claim, NOTHING_STANDS)
+        if verdicts:
+            record_noting_denials(judged, denied, template, verdicts)
     if tables.addons:
         standing = {line.line for line in lines}
-        if judged:
-            standing.difference_update([number for number, found in judged.items() if not stands(found)])
+        standing.difference_update(denied)
+        if len(denied) < len(judged):  # a line judged but not denied stands, unless cut back to nothing
+            standing.difference_update([n for n, found in judged.items() if n not in denied and not stands(found)])
         if len(tables.addons) == 1:
             [(rule, template)] = tables.addons
             last = settle_one(rule, claim, standing, primaries)
             if last:
-                record(judged, template, last)
+                record_noting_denials(judged, denied, template, last)
         else:
             settled = settle_addons([(rule, lines) for rule, _ in tables.addons], claim, standing, primaries)
             for rule, template in tables.addons:
                 last = settled[rule] if rule in settled else rule.evaluate(lines, claim, standing)
                 if last:
-                    record(judged, template, last)
-    return ClaimResult(claim.claim_id, "processed", judged=(lines, judged))
+                    record_noting_denials(judged, denied, template, last)
+    return ClaimResult(claim.claim_id, "processed", judged=(lines, judged, denied))
+
+
+def record_noting_denials(
+    judged: dict[int, list[Judgement]], denied: dict[int, frozenset[str]], template: FindingTemplate,
+    verdicts: Iterable[Verdict],
+) -> None:
+    """`record` for verdicts on the claim's own lines, also noting the adjustments of the lines they deny."""
+    denies, denied_as = template.denies, template.denied_as
+    for verdict in verdicts:
+        number = verdict.line
+        found = judged.get(number)
+        if found is None:
+            judged[number] = [(template, verdict)]
+            if denies:
+                denied[number] = denied_as
+            continue
+        found.append((template, verdict))
+        if denies:
+            before = denied.get(number)
+            denied[number] = denied_as if before is None else before | denied_as
 
 
 def settle_one(rule: CompiledRule, claim: Claim, standing: set[int], primaries: frozenset[str] | None) -> list[Verdict]:

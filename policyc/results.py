@@ -130,6 +130,9 @@ class FindingTemplate:
 
 # A rule's word on a line, as the engine keeps it until someone reads the line's findings.
 Judgement = tuple[FindingTemplate, Verdict]
+# What the engine hands a result: the claim's lines, line number -> its judgements, and line number -> the
+# adjustments denying it when the engine noted them as it went (None: `denials` reads them from the judgements)
+Judged = tuple[Sequence[Line], dict[int, list[Judgement]], dict[int, frozenset[str]] | None]
 
 
 class ClaimResult:
@@ -140,7 +143,7 @@ class ClaimResult:
     them. Built or not, a result reads and compares the same.
     """
 
-    __slots__ = ("claim_id", "status", "errors", "_lines", "_claim_lines", "_judged")
+    __slots__ = ("claim_id", "status", "errors", "_lines", "_claim_lines", "_judged", "_denied")
 
     def __init__(
         self,
@@ -149,15 +152,19 @@ class ClaimResult:
         lines: Sequence[LineResult] = (),
         errors: Sequence[ClaimError] = (),
         *,
-        judged: tuple[Sequence[Line], dict[int, list[Judgement]]] | None = None,
+        judged: Judged | None = None,
     ) -> None:
         self.claim_id = claim_id
         self.status = status
-        self.errors = tuple(errors)
-        # Either the line results, or (the claim's lines, line number -> its judgements) to build them from.
-        self._lines: tuple[LineResult, ...] | None = tuple(lines) if judged is None else None
-        self._claim_lines: Sequence[Line] = judged[0] if judged is not None else ()
-        self._judged: dict[int, list[Judgement]] | None = judged[1] if judged is not None else None
+        self.errors = errors if type(errors) is tuple else tuple(errors)
+        if judged is None:
+            self._lines: tuple[LineResult, ...] | None = lines if type(lines) is tuple else tuple(lines)
+            self._claim_lines: Sequence[Line] = ()
+            self._judged: dict[int, list[Judgement]] | None = None
+            self._denied: dict[int, frozenset[str]] | None = None
+        else:  # the line results are built from these when first read
+            self._lines = None
+            self._claim_lines, self._judged, self._denied = judged
 
     @property
     def lines(self) -> tuple[LineResult, ...]:
@@ -182,6 +189,8 @@ class ClaimResult:
         Read straight from the verdicts, without writing out findings or line results: the cheap way to count
         a batch's denials.
         """
+        if self._denied is not None:
+            return dict(self._denied)  # a copy: the result does not change, whatever the caller does with it
         if self._judged is None:
             return {
                 line.line: frozenset(f.adjustment for f in line.findings if f.action == "deny" and f.adjustment)

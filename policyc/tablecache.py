@@ -17,7 +17,17 @@ import attrs
 from policyc import nodes as n
 from policyc.diagnostics import DiagnosticSink
 from policyc.source import SourceFile, Span
-from policyc.tables import AocRow, AocTable, MueTable, PtpRow, PtpTable, Table, TableError, read_table
+from policyc.tables import (
+    AocRow,
+    AocTable,
+    MueTable,
+    PtpRow,
+    PtpTable,
+    Table,
+    TableError,
+    read_table,
+    with_interned_codes,
+)
 
 # Bump when the parsed form changes, so old cache files are never read as the new shape.
 CACHE_VERSION = 2
@@ -131,7 +141,9 @@ def _from_disk(digest: str) -> Table | None:
             table = pickle.load(handle)
     except Exception:  # noqa: BLE001 - a missing, truncated or foreign cache file only costs a re-parse
         return None
-    return table if isinstance(table, (MueTable, AocTable, PtpTable)) else None
+    if not isinstance(table, (MueTable, AocTable, PtpTable)):
+        return None
+    return with_interned_codes(table)  # unpickling makes new strings; a parsed table's codes are interned
 
 
 def _to_disk(digest: str, table: Table) -> None:

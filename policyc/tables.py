@@ -7,6 +7,7 @@ import datetime
 import functools
 import io
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal, NamedTuple
 
@@ -228,7 +229,7 @@ def _code(text: str, what: str, line: int) -> str:
     code = text.strip()
     if not _CODE.fullmatch(code):
         raise _Problem(line, f"{what} `{code}` is not a procedure code (5 letters or digits)")
-    return code
+    return sys.intern(code)  # as `Line.code` is: see `with_interned_codes`
 
 
 def _whole(text: str, what: str, line: int) -> int:
@@ -500,6 +501,27 @@ def _ptp_row(
     start = _date(effective, "effective date", line)
     end = _date(deletion, "deletion date", line)
     return first, second, PtpRow(start, end, int(modifier), rationale.strip(), line)
+
+
+def with_interned_codes(table: Table) -> Table:
+    """The table with every code interned, as a table read from a file has them (an unpickled one has not).
+
+    A claim line's code is interned too (`Line.code`), so looking it up in a table compares two pointers. A
+    string compared by its text is read from wherever it lies in memory, and the keys of a table of 15,000
+    codes lie all over it: each such read is a wait on memory, once per line and table.
+    """
+    intern = sys.intern
+    if isinstance(table, MueTable):
+        return MueTable({intern(code): row for code, row in table.rows.items()})
+    if isinstance(table, AocTable):
+        return AocTable({
+            intern(code): tuple(row._replace(primary=intern(row.primary)) if row.primary else row for row in rows)
+            for code, rows in table.rows.items()
+        })
+    return PtpTable({
+        intern(column1): {intern(column2): rows for column2, rows in inner.items()}
+        for column1, inner in table.rows.items()
+    })
 
 
 def read_table(kind: str, data: bytes, name: str, fmt: str | None = None, setting: str | None = None) -> Table:

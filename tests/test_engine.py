@@ -310,18 +310,22 @@ def test_work_hands_a_table_rule_the_claims_own_lines(tmp_path: Path) -> None:
     ("lines", "worked", "bucketed"),
     [
         (("99601",), {"mue"}, {"mue", "aoc"}),  # 99601 is only ever an add-on's primary
-        (("96365",), set(), {"ptp"}),  # a column 1 code alone: nothing for the pair table to deny
-        (("96365", "96360"), {"ptp"}, {"ptp"}),
-        (("S9500", "99603"), {"aoc"}, {"aoc"}),
-        (("S9500", "J3370"), set(), {"aoc"}),
+        (("96365",), {"mue"}, {"ptp"}),  # a column 1 code alone: nothing for the pair table to deny
+        (("96365", "96360"), {"mue", "ptp"}, {"ptp"}),
+        (("S9500", "99603"), {"mue", "aoc"}, {"aoc"}),
+        (("S9500", "J3370"), {"mue"}, {"aoc"}),
     ],
 )
 def test_work_skips_a_table_rule_when_the_claim_holds_no_code_it_judges(
     tmp_path: Path, lines: tuple[str, ...], worked: set[str], bucketed: set[str]
 ) -> None:
+    # An MUE table rule runs on every claim: a table of most codes is seldom skipped (PlanIndex.always_bits).
     engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE)
     work, buckets = work_and_buckets(engine, claim(*lines))
     assert (set(work), set(buckets)) == (worked, bucketed)
+    index = engine.index_for("commercial")
+    tables = index.tables_in_force(parsed(claim(*lines)).lines)
+    assert tables is not None and {rule.id for rule in tables.rules} == worked
 
 
 def test_a_claim_the_table_rules_skip_is_paid(tmp_path: Path) -> None:

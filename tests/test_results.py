@@ -340,7 +340,7 @@ def judged_result() -> ClaimResult:
         3: [(template("cut back", "p/cap"), Verdict(3, "over the cap", 1))],
         4: [(template("review", "p/look", prefix="why: "), Verdict(4, "look"))],
     }
-    return ClaimResult("C-1", "processed", judged=(lines, judged))
+    return ClaimResult("C-1", "processed", judged=(lines, judged, None))
 
 
 def test_a_template_and_a_verdict_make_the_finding() -> None:
