@@ -6,10 +6,12 @@ import copy
 import datetime
 import functools
 import json
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -143,6 +145,14 @@ def test_strings_are_stripped_and_codes_upper_cased() -> None:
     )
     assert (claim.claim_id, claim.plan) == ("C-9", "acme-ppo")
     assert (claim.lines[0].code, claim.lines[0].modifiers) == ("S9325", ("SH", "59"))
+
+
+def test_a_lines_code_is_interned_however_the_line_is_made() -> None:
+    # Table lookups then compare pointers (tables.with_interned_codes); a parsed code is a new string each time.
+    claim = accepted({**base_claim(), "lines": [{"line": 1, "code": "s9325", "units": 1, "date": "2026-01-05"}]})
+    assert claim.lines[0].code is sys.intern("S9325")
+    made = Line(1, "".join(["S93", "25"]), (), 1, datetime.date(2026, 1, 5))
+    assert made.code is sys.intern("S9325") and attrs.evolve(made, line=2).code is made.code
 
 
 def test_optional_fields_may_be_null_or_blank() -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import event, example, given, settings
+from hypothesis import strategies as st
 
 import policyc
 from policyc.claims import Claim
@@ -376,6 +378,96 @@ def test_a_plan_index_that_starts_afresh_when_full_judges_the_same(
         assert statuses(engine, claim("96365 2025-03-03", "96360 2025-03-04")) == ["paid", "paid"]
     index = engine.index_for("commercial")
     assert len(index._rules_of_bits) == 1 and len(index._out_of_force) == 1
+
+
+# ---------------------------------------------------------------- judge_tables: the path of a plan of tables alone
+
+# Beside TABLES: MUEs of every MAI (S9500, a primary, has an MUE of 0: cut back to nothing, it stands no more);
+# a PTP edit that denies a primary (99601, unless a 59 bypasses it) and so starts an add-on cascade; a second
+# add-on table that only sends lines to review. The PTP rule is in force on one of the two dates, so a claim
+# spanning both takes the general path.
+FAST_TABLES = {
+    "mue-all.csv": "hcpcs_code,mue_value,mai,mue_rationale\n99601,1,3,x\nS9500,0,2,x\nJ3370,2,1,x\n96360,1,2,x\n",
+    "ptp-fast.csv": (
+        "setting,column_1,column_2,deletion_date,modifier_indicator,ptp_edit_rationale\n"
+        "practitioner,96365,96360,9999-12-31,0,x\npractitioner,96365,99601,9999-12-31,1,x\n"
+    ),
+    "aoc-look.csv": "add_on_code,primary_code,aoc_edit_type\nJ3370,96365,1\n99603,CCCCC,2\n",
+}
+FAST_BODY = (
+    'rule mue: mue table "mue-all.csv" by the same provider cut back CO-151 N362\n'
+    + AOC_RULE
+    + 'rule look: addon table "aoc-look.csv" on the same day review "a J3370 without 96365"\n'
+    + 'rule ptp: pair table "ptp-fast.csv" setting practitioner on the same day by the same provider deny CO-236\n'
+    + "  effective 2025-03-01 until 2025-03-02\n"
+)
+
+
+@st.composite
+def table_claims(draw: st.DrawFn) -> dict[str, Any]:
+    codes = ("99601", "99602", "99603", "S9500", "96365", "96360", "J3370")
+    specs = draw(st.lists(
+        st.tuples(st.sampled_from(codes), st.integers(1, 3), st.sampled_from(("", " 59")),
+                  st.sampled_from(("2025-03-02", "2025-03-02", "2025-03-03"))),
+        min_size=1, max_size=6,
+    ))
+    return claim(*(f"{code} x{units}{modifier} {day}" for code, units, modifier, day in specs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=table_claims())
+@example(data=claim("96365", "99601", "99602", "99603"))  # a cascade: 99601, then 99602, then 99603 denied
+@example(data=claim("99601 x3", "99602", "99603", "S9500", "96360 59", "J3370 x3"))
+def test_judge_tables_judges_as_judge_does(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> None:
+    claim_ = parsed(data)
+    for engine in fast_engines(tmp_path_factory):  # two add-on rules settled together, and one alone
+        index = engine.index_for("commercial")
+        event("judge_tables" if index.tables_in_force(claim_.lines) is not None else "judge: the dates differ")
+        fast, slow = engine.check(claim_), judge(claim_, index, index.work(claim_.lines), ())
+        assert fast == slow
+        assert fast.to_dict() == slow.to_dict()
+        assert fast.denials() == slow.denials()
+
+
+_fast_engines: list[Engine] = []
+
+
+def fast_engines(tmp_path_factory: pytest.TempPathFactory) -> list[Engine]:
+    """Engines for FAST_BODY with and without its review add-on rule, made once for every example."""
+    if not _fast_engines:
+        folder = tmp_path_factory.mktemp("fast")
+        for name, text in FAST_TABLES.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        one_addon_rule = "".join(line for line in FAST_BODY.splitlines(keepends=True) if "rule look" not in line)
+        _fast_engines.extend([table_engine(folder, FAST_BODY), table_engine(folder, one_addon_rule)])
+    return _fast_engines
+
+
+def test_judge_tables_takes_a_plan_of_tables_alone_on_dates_alike(tmp_path: Path) -> None:
+    for name, text in FAST_TABLES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    engine = table_engine(tmp_path, FAST_BODY)
+    index = engine.index_for("commercial")
+    one_day = parsed(claim("96365", "96360"))
+    tables = index.tables_in_force(one_day.lines)
+    assert tables is not None and {rule.id for rule in tables.rules} == {"mue", "ptp"}
+    # Out of force on 2025-03-03, the PTP rule leaves the rules of that date different: the general path.
+    assert index.tables_in_force(parsed(claim("96365", "96360 2025-03-03")).lines) is None
+    cascade = engine.check(claim("96365", "99601", "99602", "99603"))
+    assert [line.status for line in cascade.lines] == ["paid", "denied", "denied", "denied"]
+    alike = index.tables_in_force(parsed(claim("99601 2025-03-03", "J3370 2025-03-03")).lines)
+    assert alike is not None and {rule.id for rule in alike.rules} == {"mue", "look"}
+    # A written rule beside the tables, or claim history, also takes the general path (`Engine._adjudicate`).
+    assert not index.has_written and table_engine(tmp_path, FAST_BODY + GY_RULE).index_for("commercial").has_written
+
+
+def test_denials_of_a_result_are_a_copy(tmp_path: Path) -> None:
+    engine = table_engine(tmp_path, MUE_RULE + AOC_RULE + PTP_RULE)
+    result = engine.check(claim("99601 x9", "96365", "96360"))
+    denied = result.denials()
+    assert denied == {1: {"CO-151"}, 3: {"CO-236"}}
+    denied.clear()
+    assert result.denials() == {1: {"CO-151"}, 3: {"CO-236"}}
 
 
 def test_a_table_rule_out_of_force_on_one_date_gets_only_the_other_dates_lines(tmp_path: Path) -> None:

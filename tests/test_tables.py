@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import datetime
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -542,6 +543,26 @@ def test_a_warm_load_reads_the_cache_not_the_csv(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(tablecache, "read_table", lambda *a, **k: pytest.fail("the CSV was parsed again"))
     warm = tablecache.load_table("addon", files)
     assert isinstance(warm.table, AocTable) and warm.table.rows == cold.table.rows and warm.rows == 7_465
+
+
+@pytest.mark.parametrize("kind", ["mue", "addon", "pair"])
+def test_codes_are_interned_whether_parsed_or_read_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Lines' codes are interned (Line.code), so a table lookup compares pointers: the table's must be too.
+    monkeypatch.setenv("POLICYC_CACHE_DIR", str(tmp_path / "cache"))
+    files = [({"mue": MUE_FLAT, "addon": AOC_FLAT, "pair": PTP_FLAT}[kind], "t.csv")]
+    for _ in ("parsed", "from the cache"):
+        tablecache.clear_memo()
+        table = tablecache.load_table(kind, files, setting="practitioner" if kind == "pair" else None).table
+        codes = list(table.rows)
+        if isinstance(table, AocTable):
+            codes += [row.primary for rows in table.rows.values() for row in rows if row.primary]
+            codes += list(table.entries)
+        if isinstance(table, PtpTable):
+            codes += [code for inner in table.rows.values() for code in inner]
+            codes += list(table.by_column2) + [code for inner in table.by_column2.values() for code in inner]
+        assert codes and all(sys.intern(code) is code for code in codes)
 
 
 def test_a_corrupt_or_foreign_cache_file_is_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
