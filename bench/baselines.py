@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,20 @@ def handwritten(claims: Iterable[Claim], tables: Tables) -> Counter[str]:
         for found in reasons.values():
             denied.update(found)
     return denied
+
+
+def interned(tables: Tables) -> Tables:
+    """The same tables with every code interned (sys.intern), as policyc interns its tables' and lines' codes.
+
+    A claim line's code is interned (`policyc.Line`), so a lookup in these dictionaries compares pointers
+    rather than text: the hand-written baseline given the one trick that policyc's tables use.
+    """
+    intern = sys.intern
+    return Tables(
+        {intern(code): row for code, row in tables.mue.items()},
+        {intern(code): None if found is None else frozenset(map(intern, found)) for code, found in tables.aoc.items()},
+        {intern(c2): {intern(c1): edit for c1, edit in inner.items()} for c2, inner in tables.ptp.items()},
+    )
 
 
 # What a finding of each edit says when the hand-written baseline builds result records: CARC, RARCs, words.

@@ -12,7 +12,7 @@ import attrs
 
 from policyc.codes import expand_range
 from policyc.fields import member_age
-from policyc.tables import AocRow, AocTable, MueRow, MueTable, PtpRow, PtpTable, Table, in_force
+from policyc.tables import AocRow, AocTable, MueRow, MueTable, PtpRow, PtpTable, Table
 
 __all__ = [
     "NCCI_BYPASS",
@@ -519,8 +519,10 @@ def _names_the_edit(line: Line, held: Line) -> bool:
 
 def _denying_row(pair_rows: Sequence[PtpRow], first: Line, second: Line) -> PtpRow | None:
     """The first row in force on the date that denies the pair: indicator 9 never, 1 unless a bypass modifier."""
+    day = second.date
     for row in pair_rows:
-        if row.indicator == 9 or not in_force(row.start, row.end, second.date):
+        # `in_force`, written out: this runs for every row of every pair of lines a claim holds
+        if row.indicator == 9 or (row.start is not None and day < row.start) or (row.end is not None and day > row.end):
             continue
         if row.indicator == 1 and (
             not NCCI_BYPASS.isdisjoint(first.modifiers) or not NCCI_BYPASS.isdisjoint(second.modifiers)
