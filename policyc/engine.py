@@ -27,7 +27,7 @@ IN_FORCE_MEMORY = 4096
 
 @attrs.frozen(eq=False)
 class TablesInForce:
-    """The table rules in force on a date, as `judge_tables` runs them: add-on rules after the others."""
+    """The table rules in force on a date, as `judge_directly` runs them: add-on rules after the others."""
 
     rules: tuple[CompiledRule, ...]
     # (evaluate, template) of each rule other than an add-on rule: read once here, not once per claim
@@ -138,7 +138,7 @@ class PlanIndex:
         """
         work: dict[CompiledRule, Sequence[Line]] = {}
         if self.has_written:
-            work.update(self._dispatch(lines, self.written_by_code))
+            work.update(self.written_buckets(lines))
         if not self.table_rules or not lines:
             return work
         code_bits = self.table_bits
@@ -173,7 +173,7 @@ class PlanIndex:
     def tables_in_force(self, lines: Sequence[Line]) -> TablesInForce | None:
         """The table rules in force on the dates of a claim's lines, or None when they differ from date to date.
 
-        For a plan of table rules alone (`has_written` false), these are what `judge_tables` runs over the lines.
+        Without claim history, these are what `judge_directly` runs over the lines.
         """
         day = lines[0].date
         tables = self._tables_on.get(day)
@@ -216,6 +216,10 @@ class PlanIndex:
             tables = self._tables_alike[rules] = TablesInForce.of(rules, self.finding_templates)
         self._tables_on[day] = tables
         return tables
+
+    def written_buckets(self, lines: Sequence[Line]) -> dict[CompiledRule, list[Line]]:
+        """`buckets` for the written rules alone (table rules take every line: see `work`)."""
+        return self._dispatch(lines, self.written_by_code)
 
     def _dispatch(
         self, lines: Sequence[Line], by_code: Mapping[str, tuple[CompiledRule, ...]]
@@ -314,10 +318,11 @@ class Engine:
 
     def _adjudicate(self, claim: Claim) -> ClaimResult:
         index = self._indexes.get((claim.plan, claim.claim_type)) or self.index_for(claim.plan, claim.claim_type)
-        if self.history is None and not index.has_written:
+        if self.history is None:
             tables = index.tables_in_force(claim.lines)
-            if tables is not None:  # the usual national claim: no buckets to make (see `judge_tables`)
-                return judge_tables(claim, tables, index.primaries)
+            if tables is not None:  # the usual claim: no buckets to make for table rules (`judge_directly`)
+                written = index.written_buckets(claim.lines) if index.has_written else None
+                return judge_directly(claim, tables, index, written)
         buckets = index.work(claim.lines)
         if self.history is None:
             return judge(claim, index, buckets, ())
@@ -370,12 +375,15 @@ def judge(
     return ClaimResult(claim.claim_id, "processed", judged=(claim.lines, judged, None))
 
 
-def judge_tables(claim: Claim, tables: TablesInForce, primaries: frozenset[str] | None) -> ClaimResult:
-    """`judge` for a plan of table rules alone, all in force on every date of the claim, without earlier claims.
+def judge_directly(
+    claim: Claim, tables: TablesInForce, index: PlanIndex, written: Mapping[CompiledRule, Sequence[Line]] | None
+) -> ClaimResult:
+    """`judge` without earlier claims, for a claim whose dates all have the same table rules in force.
 
     Each table rule looks its lines' codes up in its table anyway, so each takes the claim's lines as they
-    are: there are no buckets to make, and the rules and their templates were paired once per date, not once
-    per claim. The verdicts are `judge`'s, and tests/test_engine.py holds the two to that.
+    are: no buckets are made for them, and the rules and their templates were paired once per date, not once
+    per claim. Written rules take their `buckets` (`written`, None when the plan has none). The verdicts are
+    `judge`'s, and tests/test_engine.py holds the two to that.
     """
     lines = claim.lines
     judged: dict[int, list[Judgement]] = {}
@@ -384,22 +392,33 @@ def judge_tables(claim: Claim, tables: TablesInForce, primaries: frozenset[str] 
         verdicts = evaluate(lines, claim, NOTHING_STANDS)
         if verdicts:
             record_noting_denials(judged, denied, template, verdicts)
-    if tables.addons:
+    written_addons: list[tuple[CompiledRule, Sequence[Line]]] = []
+    if written:
+        templates = index.finding_templates
+        for rule, bucket in written.items():
+            if rule.kind == "addon":
+                written_addons.append((rule, bucket))
+                continue
+            verdicts = rule.evaluate(bucket, claim, NOTHING_STANDS)
+            if verdicts:
+                record_noting_denials(judged, denied, templates[rule], verdicts)
+    if tables.addons or written_addons:
         standing = {line.line for line in lines}
         standing.difference_update(denied)
         if len(denied) < len(judged):  # a line judged but not denied stands, unless cut back to nothing
             standing.difference_update([n for n, found in judged.items() if n not in denied and not stands(found)])
-        if len(tables.addons) == 1:
+        if len(tables.addons) == 1 and not written_addons:  # the national add-on table alone
             [(rule, template)] = tables.addons
-            last = settle_one(rule, claim, standing, primaries)
+            last = settle_one(rule, claim, standing, index.primaries)
             if last:
                 record_noting_denials(judged, denied, template, last)
         else:
-            settled = settle_addons([(rule, lines) for rule, _ in tables.addons], claim, standing, primaries)
-            for rule, template in tables.addons:
-                last = settled[rule] if rule in settled else rule.evaluate(lines, claim, standing)
+            addon_rules = [(rule, lines) for rule, _ in tables.addons] + written_addons
+            settled = settle_addons(addon_rules, claim, standing, index.primaries)
+            for rule, bucket in addon_rules:
+                last = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
                 if last:
-                    record_noting_denials(judged, denied, template, last)
+                    record_noting_denials(judged, denied, index.finding_templates[rule], last)
     return ClaimResult(claim.claim_id, "processed", judged=(lines, judged, denied))
 
 

@@ -380,7 +380,7 @@ def test_a_plan_index_that_starts_afresh_when_full_judges_the_same(
     assert len(index._rules_of_bits) == 1 and len(index._out_of_force) == 1
 
 
-# ---------------------------------------------------------------- judge_tables: the path of a plan of tables alone
+# ---------------------------------------------------------------- judge_directly: a claim's dates alike, no history
 
 # Beside TABLES: MUEs of every MAI (S9500, a primary, has an MUE of 0: cut back to nothing, it stands no more);
 # a PTP edit that denies a primary (99601, unless a 59 bypasses it) and so starts an add-on cascade; a second
@@ -401,13 +401,20 @@ FAST_BODY = (
     + 'rule ptp: pair table "ptp-fast.csv" setting practitioner on the same day by the same provider deny CO-236\n'
     + "  effective 2025-03-01 until 2025-03-02\n"
 )
+# Written rules beside the tables: one dispatched by modifier, an add-on rule settled with the tables' (its
+# primary 99601 is denied beside 96365 unless a 59 bypasses the edit), and a per-day cap.
+WRITTEN_BODY = (
+    GY_RULE
+    + "rule visit-addon: addon J3370 requires 99601 on the same day by the same provider deny CO-107 N122\n"
+    + "rule cap: limit 96360 to 2 units per day by the same provider deny CO-151 N362\n"
+)
 
 
 @st.composite
 def table_claims(draw: st.DrawFn) -> dict[str, Any]:
     codes = ("99601", "99602", "99603", "S9500", "96365", "96360", "J3370")
     specs = draw(st.lists(
-        st.tuples(st.sampled_from(codes), st.integers(1, 3), st.sampled_from(("", " 59")),
+        st.tuples(st.sampled_from(codes), st.integers(1, 3), st.sampled_from(("", " 59", " GY")),
                   st.sampled_from(("2025-03-02", "2025-03-02", "2025-03-03"))),
         min_size=1, max_size=6,
     ))
@@ -416,13 +423,13 @@ def table_claims(draw: st.DrawFn) -> dict[str, Any]:
 
 @settings(max_examples=300, deadline=None)
 @given(data=table_claims())
-@example(data=claim("96365", "99601", "99602", "99603"))  # a cascade: 99601, then 99602, then 99603 denied
+@example(data=claim("96365", "99601", "99602", "99603", "J3370"))  # a cascade: 99601 denied, then the rest
 @example(data=claim("99601 x3", "99602", "99603", "S9500", "96360 59", "J3370 x3"))
-def test_judge_tables_judges_as_judge_does(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> None:
+def test_judge_directly_judges_as_judge_does(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> None:
     claim_ = parsed(data)
-    for engine in fast_engines(tmp_path_factory):  # two add-on rules settled together, and one alone
+    for engine in fast_engines(tmp_path_factory):
         index = engine.index_for("commercial")
-        event("judge_tables" if index.tables_in_force(claim_.lines) is not None else "judge: the dates differ")
+        event("judge_directly" if index.tables_in_force(claim_.lines) is not None else "judge: the dates differ")
         fast, slow = engine.check(claim_), judge(claim_, index, index.work(claim_.lines), ())
         assert fast == slow
         assert fast.to_dict() == slow.to_dict()
@@ -433,17 +440,19 @@ _fast_engines: list[Engine] = []
 
 
 def fast_engines(tmp_path_factory: pytest.TempPathFactory) -> list[Engine]:
-    """Engines for FAST_BODY with and without its review add-on rule, made once for every example."""
+    """Engines made once for every example: FAST_BODY (two add-on table rules settled together), FAST_BODY less
+    its review rule (one add-on rule, `settle_one`), and FAST_BODY with written rules beside it."""
     if not _fast_engines:
         folder = tmp_path_factory.mktemp("fast")
         for name, text in FAST_TABLES.items():
             (folder / name).write_text(text, encoding="utf-8")
         one_addon_rule = "".join(line for line in FAST_BODY.splitlines(keepends=True) if "rule look" not in line)
-        _fast_engines.extend([table_engine(folder, FAST_BODY), table_engine(folder, one_addon_rule)])
+        bodies = (FAST_BODY, one_addon_rule, FAST_BODY + WRITTEN_BODY)
+        _fast_engines.extend(table_engine(folder, body) for body in bodies)
     return _fast_engines
 
 
-def test_judge_tables_takes_a_plan_of_tables_alone_on_dates_alike(tmp_path: Path) -> None:
+def test_judge_directly_takes_a_claim_whose_dates_have_the_same_table_rules(tmp_path: Path) -> None:
     for name, text in FAST_TABLES.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     engine = table_engine(tmp_path, FAST_BODY)
@@ -457,8 +466,13 @@ def test_judge_tables_takes_a_plan_of_tables_alone_on_dates_alike(tmp_path: Path
     assert [line.status for line in cascade.lines] == ["paid", "denied", "denied", "denied"]
     alike = index.tables_in_force(parsed(claim("99601 2025-03-03", "J3370 2025-03-03")).lines)
     assert alike is not None and {rule.id for rule in alike.rules} == {"mue", "look"}
-    # A written rule beside the tables, or claim history, also takes the general path (`Engine._adjudicate`).
-    assert not index.has_written and table_engine(tmp_path, FAST_BODY + GY_RULE).index_for("commercial").has_written
+    # Written rules take their buckets beside the tables' lines; claim history takes the general path.
+    written = table_engine(tmp_path, FAST_BODY + WRITTEN_BODY)
+    result = written.check(claim("99601 59", "J3370", "96360 x3 GY", "96365"))
+    assert [line.status for line in result.lines] == ["paid", "paid", "denied", "paid"]
+    assert result.denials() == {3: {"CO-151", "CO-4", "CO-236"}}
+    result = written.check(claim("99601", "J3370", "96365"))
+    assert [line.status for line in result.lines] == ["denied", "denied", "paid"]
 
 
 def test_denials_of_a_result_are_a_copy(tmp_path: Path) -> None:
