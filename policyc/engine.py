@@ -354,25 +354,13 @@ def judge(
 ) -> ClaimResult:
     """Run every rule over its bucket, add-ons last over the lines that stand (earlier claims' lines do)."""
     judged: dict[int, list[Judgement]] = {}
-    templates = index.finding_templates
-    addon_rules: list[tuple[CompiledRule, Sequence[Line]]] = []
-    for rule, bucket in buckets.items():
-        if rule.kind == "addon":
-            addon_rules.append((rule, bucket))
-            continue
-        verdicts = rule.evaluate(bucket, claim, NOTHING_STANDS)
-        if verdicts:
-            record(judged, templates[rule], verdicts)
+    denied: dict[int, frozenset[str]] = {}  # what `ClaimResult.denials` returns, noted as verdicts come
+    addon_rules = judge_all_but_addons(buckets, claim, index, judged, denied)
     if addon_rules:
-        standing = {line.line for line in claim.lines}
-        standing.difference_update([number for number, found in judged.items() if not stands(found)])
+        standing = standing_lines(claim.lines, judged, denied)
         standing.update(prior)
-        settled = settle_addons(addon_rules, claim, standing, index.primaries)
-        for rule, bucket in addon_rules:
-            last = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
-            if last:
-                record(judged, templates[rule], last)
-    return ClaimResult(claim.claim_id, "processed", judged=(claim.lines, judged, None))
+        settle_and_note(addon_rules, claim, standing, index, judged, denied)
+    return ClaimResult(claim.claim_id, "processed", judged=(claim.lines, judged, denied))
 
 
 def judge_directly(
@@ -387,26 +375,14 @@ def judge_directly(
     """
     lines = claim.lines
     judged: dict[int, list[Judgement]] = {}
-    denied: dict[int, frozenset[str]] = {}  # what `ClaimResult.denials` returns, noted as verdicts come
+    denied: dict[int, frozenset[str]] = {}
     for evaluate, template in tables.firsts:
         verdicts = evaluate(lines, claim, NOTHING_STANDS)
         if verdicts:
             record_noting_denials(judged, denied, template, verdicts)
-    written_addons: list[tuple[CompiledRule, Sequence[Line]]] = []
-    if written:
-        templates = index.finding_templates
-        for rule, bucket in written.items():
-            if rule.kind == "addon":
-                written_addons.append((rule, bucket))
-                continue
-            verdicts = rule.evaluate(bucket, claim, NOTHING_STANDS)
-            if verdicts:
-                record_noting_denials(judged, denied, templates[rule], verdicts)
+    written_addons = judge_all_but_addons(written, claim, index, judged, denied) if written else []
     if tables.addons or written_addons:
-        standing = {line.line for line in lines}
-        standing.difference_update(denied)
-        if len(denied) < len(judged):  # a line judged but not denied stands, unless cut back to nothing
-            standing.difference_update([n for n, found in judged.items() if n not in denied and not stands(found)])
+        standing = standing_lines(lines, judged, denied)
         if len(tables.addons) == 1 and not written_addons:  # the national add-on table alone
             [(rule, template)] = tables.addons
             last = settle_one(rule, claim, standing, index.primaries)
@@ -414,22 +390,60 @@ def judge_directly(
                 record_noting_denials(judged, denied, template, last)
         else:
             addon_rules = [(rule, lines) for rule, _ in tables.addons] + written_addons
-            settled = settle_addons(addon_rules, claim, standing, index.primaries)
-            for rule, bucket in addon_rules:
-                last = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
-                if last:
-                    record_noting_denials(judged, denied, index.finding_templates[rule], last)
+            settle_and_note(addon_rules, claim, standing, index, judged, denied)
     return ClaimResult(claim.claim_id, "processed", judged=(lines, judged, denied))
+
+
+def judge_all_but_addons(
+    buckets: Mapping[CompiledRule, Sequence[Line]], claim: Claim, index: PlanIndex,
+    judged: dict[int, list[Judgement]], denied: dict[int, frozenset[str]],
+) -> list[tuple[CompiledRule, Sequence[Line]]]:
+    """Run each rule over its bucket and note its verdicts, but for add-on rules: those are returned, to go last."""
+    addon_rules: list[tuple[CompiledRule, Sequence[Line]]] = []
+    templates = index.finding_templates
+    for rule, bucket in buckets.items():
+        if rule.kind == "addon":
+            addon_rules.append((rule, bucket))
+            continue
+        verdicts = rule.evaluate(bucket, claim, NOTHING_STANDS)
+        if verdicts:
+            record_noting_denials(judged, denied, templates[rule], verdicts)
+    return addon_rules
+
+
+def standing_lines(
+    lines: Sequence[Line], judged: dict[int, list[Judgement]], denied: dict[int, frozenset[str]]
+) -> set[int]:
+    """The claim's lines still paid in part once the rules other than add-ons have judged: the primaries."""
+    standing = {line.line for line in lines}
+    standing.difference_update(denied)
+    if len(denied) < len(judged):  # a line judged but not denied stands, unless cut back to nothing
+        standing.difference_update([n for n, found in judged.items() if n not in denied and not stands(found)])
+    return standing
+
+
+def settle_and_note(
+    addon_rules: Sequence[tuple[CompiledRule, Sequence[Line]]], claim: Claim, standing: set[int], index: PlanIndex,
+    judged: dict[int, list[Judgement]], denied: dict[int, frozenset[str]],
+) -> None:
+    """Settle the add-on rules (`settle_addons`) and note their last verdicts."""
+    settled = settle_addons(addon_rules, claim, standing, index.primaries)
+    for rule, bucket in addon_rules:
+        last = settled[rule] if rule in settled else rule.evaluate(bucket, claim, standing)
+        if last:
+            record_noting_denials(judged, denied, index.finding_templates[rule], last)
 
 
 def record_noting_denials(
     judged: dict[int, list[Judgement]], denied: dict[int, frozenset[str]], template: FindingTemplate,
     verdicts: Iterable[Verdict],
 ) -> None:
-    """`record` for verdicts on the claim's own lines, also noting the adjustments of the lines they deny."""
+    """Keep each verdict as its line's judgement, and note the adjustments of the lines the template denies."""
     denies, denied_as = template.denies, template.denied_as
     for verdict in verdicts:
         number = verdict.line
+        if number <= 0:  # earlier claims' lines only inform this claim's verdicts
+            continue
         found = judged.get(number)
         if found is None:
             judged[number] = [(template, verdict)]
@@ -500,16 +514,6 @@ def stands(judgements: Iterable[Judgement]) -> bool:
         if template.denies or verdict.allowed_units == 0:
             return False
     return True
-
-
-def record(judged: dict[int, list[Judgement]], template: FindingTemplate, verdicts: Iterable[Verdict]) -> None:
-    for verdict in verdicts:
-        if verdict.line > 0:  # earlier claims' lines only inform this claim's verdicts
-            found = judged.get(verdict.line)
-            if found is None:
-                judged[verdict.line] = [(template, verdict)]
-            else:
-                found.append((template, verdict))
 
 
 def finding_template(rule: CompiledRule) -> FindingTemplate:

@@ -434,6 +434,9 @@ def test_judge_directly_judges_as_judge_does(tmp_path_factory: pytest.TempPathFa
         assert fast == slow
         assert fast.to_dict() == slow.to_dict()
         assert fast.denials() == slow.denials()
+        # The denials noted as rules deny are the ones the judgements hold.
+        from_judgements = ClaimResult(fast.claim_id, fast.status, judged=(claim_.lines, fast._judged or {}, None))
+        assert from_judgements.denials() == fast.denials()
 
 
 _fast_engines: list[Engine] = []
