@@ -143,7 +143,7 @@ class PlanIndex:
             return work
         code_bits = self.table_bits
         day = lines[0].date
-        if len(lines) == 1:  # a third of claims: one line, one code, one date
+        if len(lines) == 1:  # a claim of one line: one code, one date
             bits = code_bits.get(lines[0].code, 0) | self.always_bits
             other_days = False
         else:
